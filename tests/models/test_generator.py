@@ -1,0 +1,116 @@
+"""Tests for the Table 1 generator."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cbl_jax import color
+from cbl_jax.models import Generator
+
+
+def _count(params) -> int:
+  return sum(x.size for x in jax.tree_util.tree_leaves(params))
+
+
+def _conv_params(cin: int, cout: int) -> int:
+  return 3 * 3 * cin * cout + cout
+
+
+@pytest.mark.parametrize("color_mode,cin", [("rgb", 3), ("y", 1)])
+def test_parameter_count_matches_table1(color_mode, cin):
+  # By hand from Table 1: L1 (16), L2 (64), 26 convs of 64 (13 blocks),
+  # L29 and L30 (256), L31 (7 frames x input channels).
+  expected = (_conv_params(cin, 16) + _conv_params(16, 64) +
+              26 * _conv_params(64, 64) + _conv_params(64, 256) +
+              _conv_params(256, 256) + _conv_params(256, 7 * cin))
+  model = Generator(color_mode=color_mode)
+  shapes = jax.eval_shape(model.init, jax.random.key(0),
+                          jnp.zeros((1, 16, 16, 3)))
+  assert _count(shapes["params"]) == expected
+  if color_mode == "rgb":
+    assert expected == 1_756_053  # 21 output channels, as in Table 1.
+  # 31 convolutions, named as in Table 1.
+  names = set()
+  for path, _ in jax.tree_util.tree_flatten_with_path(shapes["params"])[0]:
+    names.update(k.key for k in path if k.key.startswith("L"))
+  assert names == {f"L{i}" for i in range(1, 32)}
+
+
+@pytest.mark.parametrize("color_mode", ["rgb", "y"])
+@pytest.mark.parametrize("size", [(32, 48), (127, 65), (5, 3)])
+def test_output_shape_any_size(color_mode, size):
+  model = Generator(color_mode=color_mode, features=8, stem_features=4,
+                    num_blocks=2, head_features=8)
+  x = jnp.ones((2, *size, 3)) * 0.5
+  params = model.init(jax.random.key(0), x)
+  out = jax.jit(model.apply)(params, x)
+  assert out.shape == (2, 7, *size, 3)
+  assert out.dtype == jnp.float32
+
+
+def test_full_size_model_runs_jitted():
+  model = Generator()
+  x = jax.random.uniform(jax.random.key(1), (1, 20, 24, 3))
+  params = model.init(jax.random.key(0), x)
+  out = jax.jit(model.apply)(params, x)
+  assert out.shape == (1, 7, 20, 24, 3)
+  assert np.isfinite(np.asarray(out)).all()
+
+
+def test_initialisation_is_normal_001():
+  model = Generator()
+  params = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))["params"]
+  kernel = np.asarray(params["block5"]["L12"]["kernel"])
+  assert abs(kernel.std() - 0.01) < 0.0005
+  assert abs(kernel.mean()) < 0.0005
+  assert not np.asarray(params["L31"]["bias"]).any()
+
+
+@pytest.mark.parametrize("color_mode", ["rgb", "y"])
+def test_gradients_reach_every_parameter(color_mode):
+  model = Generator(color_mode=color_mode, features=8, stem_features=4,
+                    num_blocks=3, head_features=8, init_stddev=0.1)
+  x = jax.random.uniform(jax.random.key(1), (2, 9, 11, 3))
+  target = jax.random.uniform(jax.random.key(2), (2, 7, 9, 11, 3))
+  params = model.init(jax.random.key(0), x)["params"]
+
+  def loss(p):
+    return jnp.mean((model.apply({"params": p}, x) - target) ** 2)
+
+  grads = jax.jit(jax.grad(loss))(params)
+  for path, g in jax.tree_util.tree_flatten_with_path(grads)[0]:
+    assert np.abs(np.asarray(g)).max() > 0, jax.tree_util.keystr(path)
+
+
+def test_y_mode_keeps_input_chroma():
+  model = Generator(color_mode="y", features=8, stem_features=4,
+                    num_blocks=1, head_features=8, init_stddev=0.1)
+  x = jax.random.uniform(jax.random.key(1), (1, 6, 7, 3))
+  params = model.init(jax.random.key(0), x)
+  frames = model.apply(params, x)
+  chroma_in = np.asarray(color.rgb_to_ycbcr(x))[..., 1:]
+  chroma_out = np.asarray(color.rgb_to_ycbcr(frames))[..., 1:]
+  for t in range(7):
+    np.testing.assert_allclose(chroma_out[:, t], chroma_in, atol=1e-5)
+
+
+def test_input_skip_predicts_blurry_input_at_zero_weights():
+  model = Generator(features=8, stem_features=4, num_blocks=1,
+                    head_features=8, input_skip=True)
+  x = jax.random.uniform(jax.random.key(1), (1, 6, 7, 3))
+  params = model.init(jax.random.key(0), x)
+  zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+  frames = model.apply(zeros, x)
+  np.testing.assert_allclose(np.asarray(frames),
+                             np.broadcast_to(x[:, None], frames.shape))
+
+
+def test_bad_input_messages():
+  model = Generator(features=8, stem_features=4, num_blocks=1,
+                    head_features=8)
+  with pytest.raises(ValueError, match=r"\(batch, H, W, 3\)"):
+    model.init(jax.random.key(0), jnp.zeros((8, 8, 3)))
+  with pytest.raises(ValueError, match="color_mode must be one of"):
+    Generator(color_mode="lab").init(jax.random.key(0),
+                                     jnp.zeros((1, 8, 8, 3)))

@@ -1,0 +1,238 @@
+"""The grain input pipeline on the tiny synthetic data set."""
+
+import itertools
+
+import jax
+import numpy as np
+import pytest
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from cbl_jax.data import pipeline
+from tests.data import fake_data
+
+
+def _take(iterator, n):
+  return list(itertools.islice(iterator, n))
+
+
+def _equal(a, b):
+  return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_train_batches_shapes(tiny_config):
+  [batch] = _take(pipeline.create_train_dataset(
+      tiny_config, seed=0, global_batch_size=4), 1)
+  assert batch['blurry'].shape == (4, 16, 16, 3)
+  assert batch['sharp'].shape == (4, 7, 16, 16, 3)
+  assert batch['blurry'].dtype == batch['sharp'].dtype == np.uint8
+
+
+def test_deterministic_by_seed(tiny_config):
+  make = lambda seed: _take(pipeline.create_train_dataset(
+      tiny_config, seed=seed, global_batch_size=4), 3)
+  first, again, other = make(0), make(0), make(1)
+  assert all(_equal(a, b) for a, b in zip(first, again))
+  assert not _equal(first[0], other[0])
+
+
+def test_resumes_exactly_from_a_step(tiny_config):
+  straight = _take(pipeline.create_train_dataset(
+      tiny_config, seed=3, global_batch_size=4), 7)
+  resumed = _take(pipeline.create_train_dataset(
+      tiny_config, seed=3, global_batch_size=4, start_step=5), 2)
+  assert _equal(straight[5], resumed[0]) and _equal(straight[6], resumed[1])
+
+
+def test_epochs_cover_the_split_and_are_reshuffled(tiny_config):
+  # Without augmentation and with full-size crops, batches are the examples.
+  config = fake_data.data_config(data_dir=tiny_config.data_dir, crop_size=32,
+                                random_flip=False, random_time_reverse=False)
+  source = pipeline.get_builder(config).as_data_source(split='train')
+  by_pixels = {np.asarray(e['blurry']).tobytes(): i
+               for i, e in enumerate(source)}
+  batches = _take(pipeline.create_train_dataset(
+      config, seed=0, global_batch_size=4), 8)  # Two epochs of 16.
+  order = [by_pixels[b.tobytes()] for batch in batches
+           for b in batch['blurry']]
+  assert sorted(order[:16]) == sorted(order[16:]) == list(range(16))
+  assert order[:16] != order[16:]
+  # Frames come through untouched, in time order.
+  first = source[order[0]]
+  assert np.array_equal(batches[0]['sharp'][0], np.stack(first['sharp']))
+
+
+def test_processes_split_each_global_batch(tiny_config):
+  single = _take(pipeline.create_train_dataset(
+      tiny_config, seed=5, global_batch_size=4, start_step=2,
+      process_index=0, process_count=1), 3)
+  parts = [
+      _take(pipeline.create_train_dataset(
+          tiny_config, seed=5, global_batch_size=4, start_step=2,
+          process_index=p, process_count=2), 3)
+      for p in range(2)
+  ]
+  for step in range(3):
+    for key in ('blurry', 'sharp'):
+      assert parts[0][step][key].shape[0] == 2
+      # Process blocks in process order make up the global batch.
+      joined = np.concatenate([parts[0][step][key], parts[1][step][key]])
+      assert np.array_equal(joined, single[step][key])
+
+
+def test_worker_processes_give_the_same_batches(tiny_config):
+  config = tiny_config.copy_and_resolve_references()
+  config.worker_count = 1
+  with_workers = _take(pipeline.create_train_dataset(
+      config, seed=2, global_batch_size=4, start_step=1), 2)
+  in_process = _take(pipeline.create_train_dataset(
+      tiny_config, seed=2, global_batch_size=4, start_step=1), 2)
+  assert all(_equal(a, b) for a, b in zip(with_workers, in_process))
+
+
+def test_augmentation_moves_blurry_and_frames_together():
+  rng = np.random.default_rng(0)
+  sharp = rng.integers(0, 256, (7, 10, 12, 3), dtype=np.uint8)
+  blurry = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
+  example = {'blurry': blurry, 'sharp': list(sharp), 'sequence': b's'}
+  augment = pipeline._TrainAugment(crop_size=6, random_flip=True,
+                                   random_time_reverse=True)
+  seen = set()
+  for seed in range(80):
+    out = augment(example, np.random.default_rng(seed))
+    draws = np.random.default_rng(seed)
+    top, left = draws.integers(0, 5), draws.integers(0, 7)
+    flip_lr, flip_ud, reverse = draws.uniform(size=3) < 0.5
+    seen.add((bool(flip_lr), bool(flip_ud), bool(reverse)))
+    want_b = blurry[top:top + 6, left:left + 6]
+    want_s = sharp[:, top:top + 6, left:left + 6]
+    if flip_lr:
+      want_b, want_s = want_b[:, ::-1], want_s[:, :, ::-1]
+    if flip_ud:
+      want_b, want_s = want_b[::-1], want_s[:, ::-1]
+    if reverse:
+      want_s = want_s[::-1]
+    assert np.array_equal(out['blurry'], want_b)
+    assert np.array_equal(out['sharp'], want_s)
+  assert len(seen) == 8  # Every combination of flips and reversal occurs.
+
+
+def test_augmented_frames_still_average_to_blurry(tiny_config):
+  # Linear response: the mean of the 7 frames is close to the blurry image
+  # (within about a grey level, see the builder's README). A crop, flip or
+  # reversal applied to one but not the other would break that.
+  plain = fake_data.data_config(data_dir=tiny_config.data_dir,
+                               random_flip=False, random_time_reverse=False)
+  for config in (plain, tiny_config):
+    errors = [
+        np.abs(b['sharp'].mean(1) - b['blurry']).mean()
+        for b in _take(pipeline.create_train_dataset(
+            config, seed=0, global_batch_size=4), 4)
+    ]
+    assert max(errors) < 3.0
+  # And augmentation does change the batches.
+  a = _take(pipeline.create_train_dataset(plain, seed=0,
+                                          global_batch_size=4), 1)[0]
+  b = _take(pipeline.create_train_dataset(tiny_config, seed=0,
+                                          global_batch_size=4), 1)[0]
+  assert not _equal(a, b)
+
+
+def test_eval_full_frames_in_order(tiny_config):
+  batches = pipeline.create_eval_dataset(tiny_config, batch_size=3)
+  first = list(batches)
+  assert [b['blurry'].shape[0] for b in first] == [3, 1]  # 4 test examples.
+  assert first[0]['sharp'].shape == (3, 7, 32, 32, 3)
+  assert first[0]['frame_indices'].shape == (3, 21)
+  assert [s[:10] for b in first for s in b['sequence']] == [
+      'test/00000', 'test/00001', 'test/00002', 'test/00003']
+  again = list(batches)  # Re-iterable, same batches.
+  assert all(_equal(a, b) for a, b in zip(first, again))
+  source = pipeline.get_builder(tiny_config).as_data_source(split='test')
+  assert np.array_equal(first[0]['blurry'][1], source[1]['blurry'])
+  assert np.array_equal(first[0]['sharp'][1], np.stack(source[1]['sharp']))
+
+
+def test_eval_centre_crop_and_count(tiny_config):
+  config = tiny_config.copy_and_resolve_references()
+  config.eval_crop_size = 20
+  config.num_eval_examples = 2
+  [batch] = list(pipeline.create_eval_dataset(config, batch_size=2))
+  full = list(pipeline.create_eval_dataset(tiny_config, batch_size=2))[0]
+  assert batch['blurry'].shape == (2, 20, 20, 3)
+  assert np.array_equal(batch['blurry'], full['blurry'][:, 6:26, 6:26])
+  assert np.array_equal(batch['sharp'], full['sharp'][:, :, 6:26, 6:26])
+
+
+def test_eval_batches_of_different_sizes_are_refused():
+  examples = [{'blurry': np.zeros((4, 4, 3))}, {'blurry': np.zeros((4, 6, 3))}]
+  with pytest.raises(ValueError, match='batch size of 1 or set'
+                     ' config.data.eval_crop_size'):
+    pipeline._stack_eval(examples)
+
+
+def test_to_global_batch(tiny_config):
+  batch = list(pipeline.create_eval_dataset(tiny_config, batch_size=2))[0]
+  # One device, whatever other tests did to the device count.
+  mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ('data',))
+  arrays = pipeline.to_global_batch(batch, NamedSharding(mesh, P('data')))
+  assert set(arrays) == {'blurry', 'sharp', 'frame_indices'}
+  assert isinstance(arrays['sharp'], jax.Array)
+  assert np.array_equal(np.asarray(arrays['sharp']), batch['sharp'])
+
+
+@pytest.mark.parametrize('overrides,call,message', [
+    (dict(name='imagenet'), 'train',
+     "config.data.name='imagenet' is not a known dataset; set it to one of"
+     ' synthetic_motion, gopro, dvd.'),
+    (dict(builder_config='huge'), 'train',
+     "config.data.builder_config='huge' is not a config of synthetic_motion;"
+     ' set it to one of default, tiny.'),
+    (dict(crop_size=64), 'train',
+     'config.data.crop_size=64 is larger than the 32x32 frames of'),
+    (dict(crop_size=0), 'train',
+     'config.data.crop_size must be a positive integer, got 0.'),
+    (dict(eval_crop_size=33), 'eval',
+     'config.data.eval_crop_size=33 is larger than the 32x32 frames'),
+    (dict(num_eval_examples=0), 'eval',
+     'config.data.num_eval_examples must be a positive integer, got 0.'),
+    (dict(train_split='validation'), 'train',
+     "Split 'validation' is not in synthetic_motion/tiny; set"
+     ' config.data.train_split/eval_split to one of'),
+    (dict(worker_count=-1), 'train',
+     'config.data.worker_count must be >= 0, got -1.'),
+    (dict(), 'batch',
+     'The global batch size 6 is not divisible by the 4 processes; set'
+     ' config.batch_size to a multiple of 4.'),
+])
+def test_bad_config_messages(tiny_data_dir, overrides, call, message):
+  config = fake_data.data_config(data_dir=tiny_data_dir, **overrides)
+  with pytest.raises(ValueError) as error:
+    if call == 'eval':
+      pipeline.create_eval_dataset(config, batch_size=1)
+    elif call == 'batch':
+      pipeline.create_train_dataset(config, seed=0, global_batch_size=6,
+                                    process_index=0, process_count=4)
+    else:
+      next(pipeline.create_train_dataset(config, seed=0, global_batch_size=4))
+  assert message in str(error.value)
+  assert '\n' not in str(error.value)
+
+
+def test_get_builder_reports_a_missing_manual_dir(tmp_path):
+  config = fake_data.data_config(
+      name='gopro', builder_config='all_frames', data_dir=str(tmp_path),
+      manual_dir=str(tmp_path / 'GOPRO_Large_all'))
+  with pytest.raises(FileNotFoundError) as error:
+    pipeline.get_builder(config)
+  assert '\n' not in str(error.value)
+  assert str(error.value).startswith('Manual dir is missing or empty:')
+
+
+def test_get_builder_prepares_once(tiny_config, monkeypatch):
+  import tfds_builders.synthetic_motion as module  # pylint: disable=g-import-not-at-top
+  calls = []
+  monkeypatch.setattr(module.Builder, 'download_and_prepare',
+                      lambda self, **kw: calls.append(kw))
+  builder = pipeline.get_builder(tiny_config)
+  assert builder.is_prepared() and not calls

@@ -7,7 +7,6 @@ Modules, in the order data flows:
 * `synthetic_motion`: the procedural renderer behind the embedded default.
 * `builder_lib`: what the TFDS builders in `tfds_builders/` share.
 * `pipeline`: grain over `tfds.data_source`: training and evaluation batches.
-* `visualize`: picture strips (blurry | 7 frames).
 
 Importing this package imports none of them, so `blur` stays usable without
 TFDS, grain or JAX.

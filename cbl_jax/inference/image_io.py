@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
-from cbl_jax.training import summaries
+from cbl_jax import visualization
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp",
                   ".gif")
@@ -254,7 +254,7 @@ def make_strip(image: np.ndarray, frames: np.ndarray,
         (panel_width, panel_height), Image.Resampling.LANCZOS))
     image = shrink(image)
     frames = np.stack([shrink(f) for f in frames])
-  return summaries.sequence_strip(image, frames)
+  return visualization.sequence_strip(image, frames)
 
 
 def write_sequence(folder: str | os.PathLike[str], image: np.ndarray,
@@ -276,12 +276,12 @@ def write_sequence(folder: str | os.PathLike[str], image: np.ndarray,
     Notes for the user (e.g. that the MP4 was padded); empty if none.
   """
   folder = pathlib.Path(folder)
-  image8 = summaries.to_uint8(image)
-  frames8 = summaries.to_uint8(frames)
+  image8 = visualization.to_uint8(image)
+  frames8 = visualization.to_uint8(frames)
   digits = len(str(len(frames8) - 1))
   for index, frame in enumerate(frames8):
     write_png(folder / f"frame_{index:0{digits}d}.png", frame)
-  summaries.write_gif(folder / "sequence.gif", frames8, fps=fps)
+  visualization.write_gif(folder / "sequence.gif", frames8, fps=fps)
   notes = []
   if write_mp4(folder / "sequence.mp4", frames8, fps=fps):
     height, width = frames8.shape[1:3]

@@ -313,12 +313,12 @@ def test_synthetic_tiny_builds_deterministically(tmp_path):
 
 def test_synthetic_strip_picture(tmp_path, tiny_data_dir):
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from cbl_jax.data import visualize  # pylint: disable=g-import-not-at-top
+  from cbl_jax import visualization  # pylint: disable=g-import-not-at-top
   builder = tfds_builders.synthetic_motion.Builder(config='tiny',
                                                    data_dir=tiny_data_dir)
   source = builder.as_data_source(split='test')
   path = tmp_path / 'strip.png'
-  visualize.save_strips(
+  visualization.save_strips(
       path, [(source[i]['blurry'], np.stack(source[i]['sharp']))
              for i in range(2)], scale=2)
   with Image.open(path) as image:

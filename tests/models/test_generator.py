@@ -114,3 +114,18 @@ def test_bad_input_messages():
   with pytest.raises(ValueError, match="color_mode must be one of"):
     Generator(color_mode="lab").init(jax.random.key(0),
                                      jnp.zeros((1, 8, 8, 3)))
+
+
+def test_he_initialisation_option():
+  model = Generator(init_stddev=None, input_skip=True)
+  x = jax.random.uniform(jax.random.key(1), (1, 12, 12, 3))
+  params = model.init(jax.random.key(0), x)["params"]
+  kernel = np.asarray(params["block5"]["L12"]["kernel"])
+  # He: std sqrt(2 / fan_in), fan_in = 3 * 3 * 64.
+  assert abs(kernel.std() - np.sqrt(2 / 576)) < 0.1 * np.sqrt(2 / 576)
+  assert not np.asarray(params["L31"]["kernel"]).any()
+  # Zero last layer + input skip: the untrained model repeats its input.
+  frames = model.apply({"params": params}, x)
+  np.testing.assert_allclose(np.asarray(frames),
+                             np.broadcast_to(x[:, None], frames.shape),
+                             atol=1e-6)

@@ -1,0 +1,1 @@
+"""Training: the state, the pure train steps, checkpoints and the loop."""

@@ -1,0 +1,160 @@
+"""Orbax checkpoints: periodic and final saves, the best by eval PSNR, and a
+restore that survives a damaged latest checkpoint.
+
+`<workdir>/checkpoints/` keeps the most recent states (periodic and final);
+`<workdir>/best/` keeps the state with the highest evaluation PSNR. Orbax
+writes each checkpoint to a temporary folder and renames it when complete,
+so a crash during a save leaves the previous ones intact. A checkpoint that
+was damaged afterwards (a truncated file, a bad disk) is moved aside to
+`<workdir>/damaged_checkpoints/` and the previous one is restored instead;
+good checkpoints are never deleted by that.
+"""
+
+from typing import Any, Optional
+
+from absl import logging
+from etils import epath
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+PSNR_KEY = "psnr"
+
+
+def abstract_with_sharding(abstract_tree: Any, shardings: Any) -> Any:
+  """Shape/dtype structs that carry the shardings to restore into."""
+  return jax.tree_util.tree_map(
+      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+      abstract_tree, shardings)
+
+
+class Checkpoints:
+  """The workdir's checkpoint managers.
+
+  Args:
+    workdir: the experiment's folder.
+    max_to_keep: how many recent checkpoints to keep.
+  """
+
+  def __init__(self, workdir: epath.PathLike, max_to_keep: int = 3):
+    self._workdir = epath.Path(workdir)
+    self._max_to_keep = max_to_keep
+    self._open()
+
+  def _open(self) -> None:
+    self.latest = ocp.CheckpointManager(
+        self._workdir / "checkpoints",
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=self._max_to_keep, create=True))
+    self.best = ocp.CheckpointManager(
+        self._workdir / "best",
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, create=True, best_fn=lambda m: m[PSNR_KEY],
+            best_mode="max"))
+
+  def save(self, step: int, state: Any) -> None:
+    """Saves `state` as the checkpoint of `step` (no-op if it exists)."""
+    if step in self.latest.all_steps():
+      return
+    self.latest.save(step, args=ocp.args.StandardSave(state))
+
+  def save_if_best(self, step: int, state: Any, psnr: float) -> None:
+    """Saves into `best/` when `psnr` beats the best so far."""
+    if step in self.best.all_steps():
+      return
+    self.best.save(step, args=ocp.args.StandardSave(state),
+                   metrics={PSNR_KEY: float(psnr)})
+
+  def wait(self) -> None:
+    """Blocks until every pending save is on disk."""
+    self.latest.wait_until_finished()
+    self.best.wait_until_finished()
+
+  def close(self) -> None:
+    self.latest.close()
+    self.best.close()
+
+  def restore_latest(self, target: Any) -> Optional[Any]:
+    """Restores the newest readable checkpoint, or returns None if none.
+
+    Args:
+      target: abstract state (`jax.ShapeDtypeStruct`s with shardings), so
+        the restore works on any device count.
+
+    Returns:
+      The restored state, or None when the workdir has no checkpoint.
+    """
+    for step in sorted(self.latest.all_steps(), reverse=True):
+      try:
+        state = self.latest.restore(step, args=ocp.args.StandardRestore(target))
+      except Exception as error:  # pylint: disable=broad-except
+        # Any failure to read means this checkpoint is unusable; an older
+        # one is better than none.
+        logging.warning(
+            "Checkpoint at step %d in %s could not be read (%s: %s); moving "
+            "it to damaged_checkpoints/ and falling back to the previous one.",
+            step, self._workdir / "checkpoints", type(error).__name__,
+            str(error).splitlines()[0] if str(error) else "")
+        self._quarantine(step)
+        continue
+      logging.info("Restored the checkpoint of step %d.", step)
+      return state
+    return None
+
+  def _quarantine(self, step: int) -> None:
+    if jax.process_index() == 0:
+      damaged = self._workdir / "damaged_checkpoints"
+      damaged.mkdir(parents=True, exist_ok=True)
+      (self._workdir / "checkpoints" / str(step)).rename(damaged / str(step))
+    # The managers cache the list of steps: reopen them to forget this one.
+    self.close()
+    self._open()
+
+
+def restore_generator_params(workdir: epath.PathLike, target: Any) -> Any:
+  """Reads the generator parameters of another workdir's latest checkpoint.
+
+  Stage 2 can start from a stage-1 run this way (`config.init_from`).
+
+  Args:
+    workdir: the stage-1 workdir.
+    target: abstract train state with shardings.
+
+  Returns:
+    The restored train state of that workdir.
+  """
+  checkpoints = Checkpoints(workdir)
+  try:
+    state = checkpoints.restore_latest(target)
+  finally:
+    checkpoints.close()
+  if state is None:
+    raise FileNotFoundError(
+        f"config.init_from={str(workdir)!r} has no checkpoint under "
+        "checkpoints/: point it at the workdir of a finished stage-1 run.")
+  return state
+
+
+def read_as_numpy(item_dir: epath.PathLike) -> Any:
+  """Reads a saved train state as NumPy arrays, on any device count.
+
+  Restoring without a target keeps the saved shardings, which fails when the
+  checkpoint was written on another device count; NumPy restore types avoid
+  that, for inspecting a checkpoint or comparing runs.
+
+  Args:
+    item_dir: `<workdir>/checkpoints/<step>/default` (or `best/...`).
+
+  Returns:
+    The state as a nested dict of NumPy arrays.
+  """
+  item_dir = epath.Path(item_dir).resolve()
+  checkpointer = ocp.PyTreeCheckpointer()
+  tree = checkpointer.metadata(item_dir)
+  tree = getattr(tree, "item_metadata", tree)
+  tree = getattr(tree, "tree", tree)
+  restore_args = jax.tree_util.tree_map(
+      lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+  return checkpointer.restore(
+      item_dir, args=ocp.args.PyTreeRestore(item=tree,
+                                            restore_args=restore_args))

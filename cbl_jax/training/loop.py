@@ -1,0 +1,301 @@
+"""`train_and_evaluate`: the two-stage training of Section 4.2, end to end.
+
+Read top to bottom: logging, mesh, model and state, checkpoint restore,
+input, compiled steps, evaluation, and the loop. One code path serves one
+CPU, several GPUs and a TPU pod: the batch is split over a 1-D device mesh
+(`data` axis) and the state is replicated. Resuming is exact: the state comes
+from the latest checkpoint, the input pipeline restarts at that step, and the
+step's random key is `fold_in(key, step)`.
+"""
+
+import functools
+import json
+import signal
+import time
+from typing import Any, Optional
+
+from absl import logging
+from clu import metric_writers
+from clu import periodic_actions
+from etils import epath
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import ml_collections
+import numpy as np
+
+from cbl_jax import visualization
+from cbl_jax.data import pipeline
+from cbl_jax.evaluation import metrics as metrics_lib
+from cbl_jax.training import checkpoints as checkpoints_lib
+from cbl_jax.training import state as state_lib
+from cbl_jax.training import steps as steps_lib
+from cbl_jax.training.validation import validate_config
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A loss or gradient was not finite and `on_nonfinite` is "stop"."""
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag the loop polls, so it can save and exit."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # Not the main thread (e.g. some notebook runners).
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: saving a checkpoint and exiting.")
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _check_finite(state: state_lib.TrainState, policy: str) -> None:
+  """Raises if a step was not finite and the policy is to stop."""
+  bad_step = int(state.first_bad_step)
+  if bad_step < 0 or policy == "skip":
+    return
+  term = state_lib.GUARDED_TERMS[int(state.first_bad_term)]
+  raise NonFiniteLossError(
+      f"Non-finite {term} at step {bad_step}: training stopped and the last "
+      "good checkpoint kept (set --config.on_nonfinite=skip to skip such "
+      "steps instead).")
+
+
+def evaluate(eval_step, g_params, eval_batches, sharding) -> tuple[
+    dict[str, float], Optional[dict[str, np.ndarray]]]:
+  """Scores the generator on the evaluation split.
+
+  Args:
+    eval_step: compiled `(g_params, batch) -> (metrics, baseline, pred)`.
+    g_params: generator parameters.
+    eval_batches: iterable of host batches.
+    sharding: where to place each batch (replicated).
+
+  Returns:
+    The summary (model and `baseline_` numbers) and the first example's
+    blurry input, predicted and true frames for pictures (uint8).
+  """
+  per_example = {"psnr": [], "ssim": []}
+  baseline = {"psnr": [], "ssim": []}
+  first = None
+  for batch in eval_batches:
+    arrays = {k: batch[k] for k in ("blurry", "sharp")}
+    arrays = jax.tree_util.tree_map(
+        lambda x: jax.make_array_from_process_local_data(sharding, x), arrays)
+    scores, base, pred = eval_step(g_params, arrays)
+    for key in per_example:
+      per_example[key].append(np.asarray(scores[key]))
+      baseline[key].append(np.asarray(base[key]))
+    if first is None:
+      first = {"blurry": batch["blurry"][0], "sharp": batch["sharp"][0],
+               "pred": visualization.to_uint8(np.asarray(pred[0]))}
+  if not per_example["psnr"]:
+    raise ValueError("The evaluation split is empty: check "
+                     "config.data.eval_split and config.data.num_eval_examples.")
+  stack = lambda d: {k: np.concatenate(v) for k, v in d.items()}
+  summary = metrics_lib.summarize(stack(per_example))
+  summary.update(metrics_lib.summarize(stack(baseline), prefix="baseline_"))
+  return summary, first
+
+
+def _write_atomically(path: epath.Path, text: str) -> None:
+  tmp = path.parent / (path.name + ".tmp")
+  tmp.write_text(text)
+  tmp.replace(path)
+
+
+def _check_same_networks(previous: epath.Path, config_json: str) -> None:
+  """Refuses to resume a workdir whose networks were configured otherwise.
+
+  Without this, restoring would fail on mismatched shapes deep inside orbax,
+  or worse, silently mix two experiments in one workdir.
+  """
+  if not previous.exists():
+    return
+  old, new = json.loads(previous.read_text()), json.loads(config_json)
+  for section in ("generator", "discriminator"):
+    if old.get(section) != new.get(section):
+      changed = sorted(k for k in set(old.get(section, {})) | set(new[section])
+                       if old.get(section, {}).get(k) != new[section].get(k))
+      raise ValueError(
+          f"{previous.parent} holds a run with another {section} "
+          f"(different {', '.join(changed)}): use a new --workdir, or the "
+          "same configuration as before.")
+
+
+def _write_pictures(writer, workdir: epath.Path, step: int,
+                    example: dict[str, np.ndarray]) -> None:
+  predicted = visualization.sequence_strip(example["blurry"],
+                                          example["pred"])
+  true = visualization.sequence_strip(example["blurry"], example["sharp"])
+  writer.write_images(step, {
+      "predicted_frames": predicted[None],
+      "true_frames": true[None],
+  })
+  visualization.write_gif(workdir / "samples" / f"predicted_{step:08d}.gif",
+                      example["pred"])
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str) -> dict[str, float]:
+  """Trains (stage 1, then stage 2) and evaluates; resumes from `workdir`.
+
+  Args:
+    config: the experiment configuration (see configs/).
+    workdir: folder for checkpoints, TensorBoard logs and samples.
+
+  Returns:
+    The final evaluation summary (PSNR/SSIM of the model and the baseline).
+  """
+  # --- Checks, before anything is compiled or written. ---
+  validate_config(config, jax.device_count())
+  builder = pipeline.get_builder(config.data)
+  workdir = epath.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  config_json = config.to_json_best_effort(indent=2, sort_keys=True)
+  _check_same_networks(workdir / "config.json", config_json)
+  if jax.process_index() == 0:
+    # predict/evaluate rebuild the generator from this file.
+    _write_atomically(workdir / "config.json", config_json)
+  total_steps = config.stage1_steps + config.stage2_steps
+
+  # --- Logging: process 0 writes, the others only log. ---
+  writer = metric_writers.create_default_writer(
+      workdir, just_logging=jax.process_index() > 0)
+  logging.info("Devices: %d (%s), processes: %d.", jax.device_count(),
+               jax.devices()[0].platform, jax.process_count())
+  del builder
+
+  # --- Mesh: the batch is split over every device of every host. ---
+  mesh = jax.make_mesh((jax.device_count(),), ("data",))
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+
+  # --- Model and state, built on the devices, never on the host. ---
+  generator = state_lib.create_generator(config)
+  discriminator = state_lib.create_discriminator(config)
+  g_tx, d_tx = state_lib.create_optimizers(config)
+  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+  init_fn = functools.partial(state_lib.init_train_state, config,
+                              generator=generator, discriminator=discriminator,
+                              g_tx=g_tx, d_tx=d_tx)
+  abstract_state = jax.eval_shape(init_fn, init_rng)
+  state_sharding = jax.tree_util.tree_map(lambda _: replicated,
+                                          abstract_state)
+  target = checkpoints_lib.abstract_with_sharding(abstract_state,
+                                                  state_sharding)
+
+  # --- Checkpoints: resume if this workdir has one. ---
+  checkpoints = checkpoints_lib.Checkpoints(
+      workdir, max_to_keep=config.max_checkpoints_to_keep)
+  state = checkpoints.restore_latest(target)
+  if state is None:
+    state = jax.jit(init_fn, out_shardings=state_sharding)(init_rng)
+    if config.init_from:
+      source = checkpoints_lib.restore_generator_params(config.init_from,
+                                                        target)
+      state = state.replace(g_params=source.g_params)
+      logging.info("Generator initialised from %s (step %d).",
+                   config.init_from, int(source.step))
+  start_step = int(state.step)
+  if start_step:
+    logging.info("Resuming at step %d of %d.", start_step, total_steps)
+
+  # --- Input: this process's share of each global batch. ---
+  train_iter = pipeline.create_train_dataset(
+      config.data, seed=config.seed, global_batch_size=config.batch_size,
+      start_step=start_step, process_index=jax.process_index(),
+      process_count=jax.process_count())
+  eval_batches = pipeline.create_eval_dataset(
+      config.data, batch_size=config.eval_batch_size)
+
+  # --- Steps, compiled once, state donated. ---
+  content_step, gan_step = steps_lib.make_steps(config, generator,
+                                                discriminator, g_tx, d_tx)
+  jit_step = lambda fn: jax.jit(
+      fn, in_shardings=(state_sharding, batch_sharding, replicated),
+      out_shardings=(state_sharding, replicated), donate_argnums=0)
+  content_step, gan_step = jit_step(content_step), jit_step(gan_step)
+  eval_step = jax.jit(steps_lib.make_eval_step(generator),
+                      out_shardings=replicated)
+
+  def run_eval(step: int) -> dict[str, float]:
+    summary, example = evaluate(eval_step, state.g_params, eval_batches,
+                                replicated)
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in summary.items()})
+    if example is not None and jax.process_index() == 0:
+      _write_pictures(writer, workdir, step, example)
+    logging.info(
+        "Eval at step %d: PSNR %.2f dB (middle %.2f), SSIM %.4f; blurry "
+        "input %.2f dB (middle %.2f), SSIM %.4f.", step, summary["psnr"],
+        summary["psnr_middle"], summary["ssim"], summary["baseline_psnr"],
+        summary["baseline_psnr_middle"], summary["baseline_ssim"])
+    return summary
+
+  # --- The loop. ---
+  report = periodic_actions.ReportProgress(num_train_steps=total_steps,
+                                           writer=writer)
+  pending_metrics = []
+  summary = None
+  with _Preemption() as preemption:
+    for step in range(start_step, total_steps):
+      stage_fn = content_step if step < config.stage1_steps else gan_step
+      batch = pipeline.to_global_batch(next(train_iter), batch_sharding)
+      state, metrics = stage_fn(state, batch,
+                                jax.random.fold_in(train_rng, step))
+      pending_metrics.append(metrics)
+      done = step + 1
+      report(done)
+
+      if done % config.log_every_steps == 0 or done == total_steps:
+        _check_finite(state, config.on_nonfinite)
+        # Stage boundaries change the metric names: average per name.
+        by_name = {}
+        for m in pending_metrics:
+          for k, v in m.items():
+            by_name.setdefault(k, []).append(v)
+        scalars = {f"train/{k}": float(np.mean(jax.device_get(v)))
+                   for k, v in by_name.items()}
+        scalars["train/skipped_steps"] = int(state.skipped_steps)
+        scalars["train/stage"] = 1 if step < config.stage1_steps else 2
+        writer.write_scalars(done, scalars)
+        pending_metrics = []
+
+      if done % config.eval_every_steps == 0 or done == total_steps:
+        with report.timed("eval"):
+          summary = run_eval(done)
+        _check_finite(state, config.on_nonfinite)
+        checkpoints.save_if_best(done, state, summary["psnr"])
+
+      if (done % config.checkpoint_every_steps == 0 or done == total_steps
+          or preemption.requested):
+        _check_finite(state, config.on_nonfinite)
+        with report.timed("checkpoint"):
+          checkpoints.save(done, state)
+      if preemption.requested:
+        logging.warning("Saved the checkpoint of step %d after SIGTERM; "
+                        "run the same command again to resume.", done)
+        break
+
+    preempted = preemption.requested
+
+  if summary is None and not preempted:
+    # Nothing left to train (a finished workdir): report where it stands.
+    summary = run_eval(int(state.step))
+  checkpoints.wait()
+  checkpoints.close()
+  writer.flush()
+  return summary or {}

@@ -1,0 +1,32 @@
+"""A tiny configuration for tests: seconds per run on one CPU core.
+
+  python -m cbl_jax.main --config=configs/test.py --workdir=/tmp/cbl_test
+"""
+
+import ml_collections
+
+from configs import default
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """Returns the configuration."""
+  config = default.get_config()
+  config.data.builder_config = "tiny"
+  config.data.crop_size = 16
+  config.data.num_eval_examples = 4
+
+  config.generator.update(dict(stem_features=4, features=8, num_blocks=1,
+                               head_features=8))
+  config.discriminator.update(dict(group_features=(4, 4, 8, 8),
+                                   group_depths=(1, 1, 1, 1),
+                                   fc_features=(8,)))
+  config.loss.contiguous.patch_size = 3
+
+  config.batch_size = 4
+  config.eval_batch_size = 2
+  config.stage1_steps = 3
+  config.stage2_steps = 2
+  config.log_every_steps = 1
+  config.eval_every_steps = 5
+  config.checkpoint_every_steps = 2
+  return config

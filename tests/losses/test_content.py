@@ -1,0 +1,102 @@
+"""Tests for the content loss (Eq. 4) and its order-aware variants."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cbl_jax.losses import CONTENT_ORDERS
+from cbl_jax.losses import content_loss
+
+content_fn = jax.jit(content_loss, static_argnames="order")
+
+
+def _frames(num_frames, seed=0):
+  rng = np.random.default_rng(seed)
+  shape = (3, num_frames, 4, 5, 3)
+  return (rng.uniform(size=shape).astype(np.float32),
+          rng.uniform(size=shape).astype(np.float32))
+
+
+def _mse(a, b):
+  return float(np.mean((np.asarray(a, np.float64) - b) ** 2))
+
+
+def _reference(pred, target, order):
+  """Per-example loops over the definitions in content.py's docstring."""
+  losses = []
+  for p, s in zip(pred, target):
+    t_count = len(p)
+    forward = np.mean([_mse(p[t], s[t]) for t in range(t_count)])
+    backward = np.mean([_mse(p[t], s[t_count - 1 - t])
+                        for t in range(t_count)])
+    if order == "forward":
+      losses.append(forward)
+    elif order == "best_of_both":
+      losses.append(min(forward, backward))
+    else:
+      total = 0.0
+      for t in range(t_count // 2):
+        u = t_count - 1 - t
+        total += min(_mse(p[t], s[t]) + _mse(p[u], s[u]),
+                     _mse(p[t], s[u]) + _mse(p[u], s[t]))
+      if t_count % 2:
+        m = t_count // 2
+        total += _mse(p[m], s[m])
+      losses.append(total / t_count)
+  return np.mean(losses)
+
+
+@pytest.mark.parametrize("order,num_frames",
+                         itertools.product(CONTENT_ORDERS, (7, 6, 1)))
+def test_matches_reference(order, num_frames):
+  pred, target = _frames(num_frames)
+  np.testing.assert_allclose(content_fn(pred, target, order=order),
+                             _reference(pred, target, order), rtol=1e-6)
+
+
+def test_forward_is_eq4_mean_squared_error():
+  pred, target = _frames(7)
+  np.testing.assert_allclose(content_fn(pred, target), _mse(pred, target),
+                             rtol=1e-6)
+
+
+def test_order_invariances():
+  pred, target = _frames(7, seed=1)
+  forward, both, pairwise = (float(content_fn(pred, target, order=o))
+                             for o in CONTENT_ORDERS)
+  assert pairwise <= both <= forward
+  # A prediction in reversed time costs nothing extra with best_of_both.
+  reversed_pred = pred[:, ::-1]
+  np.testing.assert_allclose(
+      content_fn(reversed_pred, target, order="best_of_both"),
+      content_fn(pred, target, order="best_of_both"), rtol=1e-6)
+  assert float(content_fn(target[:, ::-1], target, order="best_of_both")) == 0
+  # Pairwise: every symmetric pair may be swapped on its own.
+  mixed = target.copy()
+  mixed[:, [0, 6]] = target[:, [6, 0]]  # Swap the outer pair only.
+  assert float(content_fn(mixed, target, order="pairwise")) == 0
+  assert float(content_fn(mixed, target, order="best_of_both")) > 0.01
+
+
+def test_gradient_and_dtype():
+  pred, target = _frames(7, seed=2)
+  for order in CONTENT_ORDERS:
+    grad = jax.grad(content_loss)(jnp.asarray(pred, jnp.bfloat16), target,
+                                  order=order)
+    assert grad.dtype == jnp.bfloat16 and bool(jnp.all(jnp.isfinite(grad)))
+  assert content_fn(pred.astype(jnp.bfloat16), target).dtype == jnp.float32
+
+
+def test_bad_arguments():
+  pred, target = _frames(7)
+  with pytest.raises(ValueError,
+                     match="forward.*best_of_both.*pairwise") as info:
+    content_loss(pred, target, order="backward")
+  assert "\n" not in str(info.value)
+  with pytest.raises(ValueError, match="same shape"):
+    content_loss(pred, target[:, :6])
+  with pytest.raises(ValueError, match="same shape"):
+    content_loss(pred[0], target[0])

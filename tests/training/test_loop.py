@@ -1,0 +1,103 @@
+"""End-to-end tests of train_and_evaluate on the tiny config."""
+
+import shutil
+
+from etils import epath
+import jax
+import numpy as np
+import pytest
+
+from cbl_jax.training import checkpoints
+from cbl_jax.training import loop
+
+
+def _read_state(path):
+  return checkpoints.read_as_numpy(path)
+
+
+def test_tiny_run_writes_everything(tiny_run):
+  tmp_path, summary = tiny_run
+  for key in ("psnr", "ssim", "psnr_middle", "psnr_frame0", "ssim_frame6",
+              "baseline_psnr", "baseline_psnr_middle"):
+    assert np.isfinite(summary[key]), key
+  steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()
+                 if p.name.isdigit())
+  assert steps[-1] == 5 and 4 in steps  # Periodic (every 2) and final.
+  assert any((tmp_path / "best").iterdir())
+  assert list((tmp_path / "samples").glob("predicted_*.gif"))
+  assert list(tmp_path.glob("events.out.tfevents.*"))
+  assert (tmp_path / "config.json").exists()
+  state = _read_state(tmp_path / "checkpoints" / "5" / "default")
+  assert int(state["step"]) == 5
+  assert int(state["skipped_steps"]) == 0
+
+
+def test_resume_continues_exactly(tiny_config, tiny_run, tmp_path):
+  straight, _ = tiny_run
+  # Simulate a crash after the step-2 checkpoint: drop the later ones and
+  # run the same command again; it must reach the same parameters.
+  resumed = tmp_path / "resumed"
+  shutil.copytree(straight, resumed)
+  for step in ("4", "5"):
+    shutil.rmtree(resumed / "checkpoints" / step)
+  shutil.rmtree(resumed / "best")
+  loop.train_and_evaluate(tiny_config, str(resumed))
+  a = _read_state(straight / "checkpoints" / "5" / "default")
+  b = _read_state(resumed / "checkpoints" / "5" / "default")
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+def test_finished_workdir_only_evaluates(tiny_config, tiny_run, tmp_path):
+  workdir, first = tiny_run
+  shutil.copytree(workdir, tmp_path / "copy")
+  again = loop.train_and_evaluate(tiny_config, str(tmp_path / "copy"))
+  assert again["psnr"] == pytest.approx(first["psnr"], abs=1e-4)
+
+
+def test_stage2_from_stage1_workdir(tiny_config, tmp_path):
+  stage1 = tiny_config.copy_and_resolve_references()
+  stage1.stage2_steps = 0
+  loop.train_and_evaluate(stage1, str(tmp_path / "stage1"))
+  stage2 = tiny_config.copy_and_resolve_references()
+  stage2.stage1_steps = 0
+  stage2.init_from = str(tmp_path / "stage1")
+  loop.train_and_evaluate(stage2, str(tmp_path / "stage2"))
+  s1 = _read_state(tmp_path / "stage1" / "checkpoints" / "3" / "default")
+  s2 = _read_state(tmp_path / "stage2" / "checkpoints" / "2" / "default")
+  # Stage 2 moved the generator away from where stage 1 left it, and its
+  # discriminator was trained.
+  assert not np.allclose(s1["g_params"]["L1"]["kernel"],
+                         s2["g_params"]["L1"]["kernel"])
+  with pytest.raises(FileNotFoundError, match="config.init_from"):
+    missing = stage2.copy_and_resolve_references()
+    missing.init_from = str(tmp_path / "nothing_here")
+    loop.train_and_evaluate(missing, str(tmp_path / "stage2b"))
+
+
+def test_nonfinite_loss_stops_with_step_and_term(tiny_config, tmp_path):
+  tiny_config.optimizer.g_learning_rate = 1e30
+  with pytest.raises(loop.NonFiniteLossError,
+                     match=r"Non-finite \w+ at step \d+"):
+    loop.train_and_evaluate(tiny_config, str(tmp_path))
+
+
+def test_nonfinite_skip_counts_steps(tiny_config, tmp_path):
+  tiny_config.optimizer.g_learning_rate = 1e30
+  tiny_config.on_nonfinite = "skip"
+  loop.train_and_evaluate(tiny_config, str(tmp_path))
+  state = _read_state(tmp_path / "checkpoints" / "5" / "default")
+  assert int(state["skipped_steps"]) >= 1
+  assert int(state["first_bad_step"]) >= 0
+  for leaf in jax.tree_util.tree_leaves(state["g_params"]):
+    assert np.isfinite(leaf).all()
+
+
+def test_workdir_of_another_model_is_refused(tiny_config, tiny_run):
+  tmp_path, _ = tiny_run
+  other = tiny_config.copy_and_resolve_references()
+  other.generator.features = 16
+  with pytest.raises(ValueError, match=r"another generator \(different "
+                     r"features\): use a new --workdir"):
+    loop.train_and_evaluate(other, str(tmp_path))
+  # The good checkpoints are untouched.
+  assert (tmp_path / "checkpoints" / "5").exists()

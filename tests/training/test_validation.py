@@ -1,0 +1,45 @@
+"""Bad configurations get one-line errors before anything is compiled."""
+
+import pytest
+
+from cbl_jax.training.validation import validate_config
+from configs import test as test_config
+
+CASES = [
+    ("generator.num_frames", 6, r"num_frames=6 must be odd"),
+    ("generator.color_mode", "lab", r"generator.color_mode='lab' is not one"),
+    ("discriminator.head_pooling", "sum", r"head_pooling='sum'"),
+    ("loss.content_order", "sideways", r"content_order='sideways'"),
+    ("loss.adversarial_form", "wgan", r"adversarial_form='wgan'"),
+    ("on_nonfinite", "ignore", r"on_nonfinite='ignore'"),
+    ("batch_size", 3, r"batch_size=3 is not divisible by the 2 devices"),
+    ("stage1_steps", -1, r"stage1_steps=-1 is negative"),
+    ("log_every_steps", 0, r"log_every_steps=0 must be at least 1"),
+    ("data.crop_size", 0, r"crop_size=0 must be positive"),
+]
+
+
+@pytest.mark.parametrize("field,value,message", CASES)
+def test_bad_field_message(field, value, message):
+  config = test_config.get_config()
+  node = config
+  *parents, leaf = field.split(".")
+  for name in parents:
+    node = node[name]
+  node[leaf] = value
+  with pytest.raises(ValueError, match=message) as info:
+    validate_config(config, device_count=2)
+  assert "\n" not in str(info.value)
+
+
+def test_no_steps_at_all():
+  config = test_config.get_config()
+  config.stage1_steps = config.stage2_steps = 0
+  with pytest.raises(ValueError, match="both 0"):
+    validate_config(config, device_count=1)
+
+
+@pytest.mark.parametrize("name", ["default", "gopro", "dvd", "test"])
+def test_shipped_configs_are_valid(name):
+  module = __import__(f"configs.{name}", fromlist=["get_config"])
+  validate_config(module.get_config(), device_count=1)

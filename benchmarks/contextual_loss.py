@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -33,6 +32,8 @@ import time
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
   sys.path.insert(0, _REPO_ROOT)
+
+from benchmarks import machine  # pylint: disable=g-import-not-at-top
 
 MODES = ("chunked", "full")
 WORKERS = MODES + ("baseline",)
@@ -90,7 +91,7 @@ def _worker(mode: str, n: int, channels: int, repeats: int,
     jax.block_until_ready(jax.jit(lambda a: a * 2)(x))
     return {"peak_rss_mib": _peak_rss_mib(), "jax": jax.__version__,
             "backend": jax.default_backend(),
-            "gflops": _matmul_gflops(matmul_size, repeats)}
+            "gflops": machine.matmul_gflops(matmul_size, repeats)}
   step = jax.jit(jax.value_and_grad(loss_fn))
   loss, _ = jax.block_until_ready(step(x, y))  # Warm-up and compilation.
   times = []
@@ -100,22 +101,6 @@ def _worker(mode: str, n: int, channels: int, repeats: int,
     times.append(time.perf_counter() - start)
   return {"seconds": statistics.median(times), "loss": float(loss),
           "peak_rss_mib": _peak_rss_mib()}
-
-
-def _matmul_gflops(size: int, repeats: int) -> float:
-  """This machine's float32 matmul speed: a size x size jnp.dot."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-
-  a = jax.random.normal(jax.random.key(1), (size, size))
-  dot = jax.jit(lambda m: jnp.dot(m, m, precision=jax.lax.Precision.HIGHEST))
-  jax.block_until_ready(dot(a))
-  times = []
-  for _ in range(max(repeats, 3)):
-    start = time.perf_counter()
-    jax.block_until_ready(dot(a))
-    times.append(time.perf_counter() - start)
-  return 2 * size**3 / statistics.median(times) / 1e9
 
 
 def _run_worker(mode: str, n: int, channels: int, repeats: int,
@@ -132,17 +117,6 @@ def _run_worker(mode: str, n: int, channels: int, repeats: int,
     tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
     return {"error": f"rc {proc.returncode}: {tail[:80]}"}
   return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _cpu_model() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "unknown CPU"
 
 
 def _matmul_flops(mode: str, n: int, channels: int) -> float:
@@ -179,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
   baseline = _run_worker("baseline", args.sizes[0], args.channels[0],
                          args.repeats, args.timeout, args.matmul_size)
-  print(f"Machine: {_cpu_model()}, {os.cpu_count()} cores; jax"
+  print(f"Machine: {machine.describe()}; jax"
         f" {baseline.get('jax')}, backend {baseline.get('backend')}.")
   print(f"float32 matmul ({args.matmul_size}^2, HIGHEST precision):"
         f" {baseline.get('gflops', float('nan')):.0f} GFLOP/s. Peak RSS of a"

@@ -7,6 +7,8 @@ coordinator from the TPU metadata or from SLURM/Open MPI variables, or from
 `--coordinator_address`, `--num_processes` and `--process_id`.
 """
 
+import logging as std_logging
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -26,9 +28,17 @@ config_flags.DEFINE_config_file(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def _quiet_library_info(record) -> bool:
+  # Orbax and TFDS log every file operation at INFO; keep their warnings.
+  noisy = any(f"/{lib}/" in record.pathname
+              for lib in ("orbax", "tensorflow_datasets"))
+  return not noisy or record.levelno >= std_logging.WARNING
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  logging.get_absl_handler().addFilter(_quiet_library_info)
   if FLAGS.distributed or FLAGS.coordinator_address:
     jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                num_processes=FLAGS.num_processes,

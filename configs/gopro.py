@@ -80,6 +80,7 @@ def get_config() -> ml_collections.ConfigDict:
       d_learning_rate=1e-4,
       lr_drop_step=150_000,
       lr_drop_factor=0.1,
+      warmup_steps=0,
       adam_b1=0.9,
       adam_b2=0.999,
   ))

@@ -22,6 +22,8 @@ def get_config() -> ml_collections.ConfigDict:
                                    fc_features=(8,)))
   config.loss.contiguous.patch_size = 3
 
+  config.optimizer.warmup_steps = 0
+
   config.batch_size = 4
   config.eval_batch_size = 2
   config.stage1_steps = 3

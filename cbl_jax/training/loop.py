@@ -202,6 +202,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   checkpoints = checkpoints_lib.Checkpoints(
       workdir, max_to_keep=config.max_checkpoints_to_keep)
   state = checkpoints.restore_latest(target)
+  start_step = 0 if state is None else int(state.step)
+  if start_step:
+    logging.info("Resuming at step %d of %d.", start_step, total_steps)
+
+  # --- Input: this process's share of each global batch. Built before the
+  # first compilation so that a crop larger than the data fails at once. ---
+  train_iter = pipeline.create_train_dataset(
+      config.data, seed=config.seed, global_batch_size=config.batch_size,
+      start_step=start_step, process_index=jax.process_index(),
+      process_count=jax.process_count())
+  eval_batches = pipeline.create_eval_dataset(
+      config.data, batch_size=config.eval_batch_size)
+
   if state is None:
     state = jax.jit(init_fn, out_shardings=state_sharding)(init_rng)
     if config.init_from:
@@ -210,17 +223,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       state = state.replace(g_params=source.g_params)
       logging.info("Generator initialised from %s (step %d).",
                    config.init_from, int(source.step))
-  start_step = int(state.step)
-  if start_step:
-    logging.info("Resuming at step %d of %d.", start_step, total_steps)
-
-  # --- Input: this process's share of each global batch. ---
-  train_iter = pipeline.create_train_dataset(
-      config.data, seed=config.seed, global_batch_size=config.batch_size,
-      start_step=start_step, process_index=jax.process_index(),
-      process_count=jax.process_count())
-  eval_batches = pipeline.create_eval_dataset(
-      config.data, batch_size=config.eval_batch_size)
 
   # --- Steps, compiled once, state donated. ---
   content_step, gan_step = steps_lib.make_steps(config, generator,

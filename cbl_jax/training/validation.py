@@ -1,5 +1,6 @@
 """Up-front checks of a configuration: one-line errors before any compiling."""
 
+from etils import epath
 import ml_collections
 
 from cbl_jax.models.discriminator import HEAD_POOLINGS
@@ -48,9 +49,18 @@ def validate_config(config: ml_collections.ConfigDict,
   if config.stage1_steps + config.stage2_steps == 0:
     raise ValueError("config.stage1_steps and config.stage2_steps are both 0: "
                      "set at least one of them above 0.")
+  if config.optimizer.warmup_steps < 0:
+    raise ValueError(f"config.optimizer.warmup_steps="
+                     f"{config.optimizer.warmup_steps} is negative: set it "
+                     "to 0 for no warm-up.")
   if config.data.crop_size < 1:
     raise ValueError(f"config.data.crop_size={config.data.crop_size} must be "
                      "positive.")
+  if config.init_from and not (epath.Path(config.init_from) /
+                                "checkpoints").exists():
+    raise ValueError(
+        f"config.init_from={config.init_from!r} has no checkpoints/ folder: "
+        "point it at the workdir of a finished stage-1 run.")
   for field in ("log_every_steps", "eval_every_steps",
                 "checkpoint_every_steps"):
     if config[field] < 1:

@@ -68,7 +68,8 @@ def test_stage2_from_stage1_workdir(tiny_config, tmp_path):
   # discriminator was trained.
   assert not np.allclose(s1["g_params"]["L1"]["kernel"],
                          s2["g_params"]["L1"]["kernel"])
-  with pytest.raises(FileNotFoundError, match="config.init_from"):
+  with pytest.raises(ValueError, match="config.init_from=.* has no "
+                     "checkpoints/ folder"):
     missing = stage2.copy_and_resolve_references()
     missing.init_from = str(tmp_path / "nothing_here")
     loop.train_and_evaluate(missing, str(tmp_path / "stage2b"))
@@ -101,3 +102,37 @@ def test_workdir_of_another_model_is_refused(tiny_config, tiny_run):
     loop.train_and_evaluate(other, str(tmp_path))
   # The good checkpoints are untouched.
   assert (tmp_path / "checkpoints" / "5").exists()
+
+
+def test_crop_larger_than_data_fails_before_anything_is_written(
+    tiny_config, tmp_path):
+  tiny_config.data.crop_size = 64  # The tiny frames are 32 x 32.
+  with pytest.raises(ValueError, match="crop") as info:
+    loop.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  assert "\n" not in str(info.value)
+  assert not (tmp_path / "run" / "checkpoints").exists() or not any(
+      (tmp_path / "run" / "checkpoints").iterdir())
+
+
+def test_damaged_latest_checkpoint_falls_back_to_previous(
+    tiny_config, tiny_run, tmp_path, caplog):
+  source, _ = tiny_run
+  workdir = tmp_path / "run"
+  shutil.copytree(source, workdir)
+  shutil.rmtree(workdir / "best")
+  # The machine died while the step-5 checkpoint was on its way to disk:
+  # every array file of it is cut short.
+  damaged = workdir / "checkpoints" / "5"
+  for path in damaged.rglob("*"):
+    if path.is_file() and path.stat().st_size > 0 and "metadata" not in (
+        path.name):
+      path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+  with caplog.at_level("WARNING"):
+    loop.train_and_evaluate(tiny_config, str(workdir))
+  assert "could not be read" in caplog.text
+  # Moved aside, not deleted, and the good one was used to redo step 5.
+  assert (workdir / "damaged_checkpoints" / "5").exists()
+  assert (workdir / "checkpoints" / "4").exists()
+  a = _read_state(source / "checkpoints" / "5" / "default")
+  b = _read_state(workdir / "checkpoints" / "5" / "default")
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from cbl_jax.training import checkpoints
+from cbl_jax.training import loop
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "tiny_run.py")
 
@@ -50,6 +51,10 @@ def test_four_devices_match_one(tiny_config, tiny_run, tmp_path):
   a, b = _params(one), _params(four)
   _assert_close(a["g_params"], b["g_params"])
   _assert_close(a["d_params"], b["d_params"])
+  # A checkpoint written on 4 devices resumes on 1.
+  tiny_config.stage2_steps += 1
+  loop.train_and_evaluate(tiny_config, str(four))
+  assert (four / "checkpoints" / "6").exists()
 
 
 def test_two_processes_train_together(tiny_config, tiny_run, tmp_path):

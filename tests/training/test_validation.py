@@ -16,6 +16,7 @@ CASES = [
     ("stage1_steps", -1, r"stage1_steps=-1 is negative"),
     ("log_every_steps", 0, r"log_every_steps=0 must be at least 1"),
     ("data.crop_size", 0, r"crop_size=0 must be positive"),
+    ("optimizer.warmup_steps", -5, r"warmup_steps=-5 is negative"),
 ]
 
 

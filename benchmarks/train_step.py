@@ -1,0 +1,118 @@
+r"""Training-step speed, both stages, against this machine's matmul speed.
+
+  python benchmarks/train_step.py                    # default and paper configs
+  python benchmarks/train_step.py --configs=default --repeats=10
+  python benchmarks/train_step.py --tiny             # seconds, for the tests
+
+For each configuration and stage: compile time, the median step time after
+warm-up, images/s, the step's FLOPs from XLA's cost analysis of the compiled
+computation, and the achieved FLOP/s as a fraction of a float32 matmul
+measured in the same run. "paper" is Table 1/Table 2 at the paper's batch 4
+and 128x128 crops (with the pooled discriminator head; the flattened one
+only adds one large FC layer).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO_ROOT not in sys.path:
+  sys.path.insert(0, _REPO_ROOT)
+
+import jax  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+from benchmarks import machine  # pylint: disable=g-import-not-at-top
+from cbl_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
+from cbl_jax.training import steps as steps_lib  # pylint: disable=g-import-not-at-top
+from configs import default as default_config  # pylint: disable=g-import-not-at-top
+from configs import gopro as gopro_config  # pylint: disable=g-import-not-at-top
+from configs import test as test_config  # pylint: disable=g-import-not-at-top
+
+
+def _configs(names, tiny):
+  if tiny:
+    return {"test": test_config.get_config()}
+  out = {}
+  for name in names:
+    if name == "default":
+      out[name] = default_config.get_config()
+    elif name == "paper":
+      config = gopro_config.get_config()
+      config.discriminator.head_pooling = "avg"
+      out[name] = config
+    else:
+      raise ValueError(f"--configs takes default and paper, got {name!r}.")
+  return out
+
+
+def _flops(compiled) -> float:
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0]
+  return float(cost.get("flops", 0.0))
+
+
+def bench(config, repeats: int) -> list[dict]:
+  """Times stage 1 and stage 2 steps of one configuration."""
+  generator = state_lib.create_generator(config)
+  discriminator = state_lib.create_discriminator(config)
+  g_tx, d_tx = state_lib.create_optimizers(config)
+  state = jax.jit(lambda k: state_lib.init_train_state(
+      config, k, generator, discriminator, g_tx, d_tx))(jax.random.key(0))
+  size, batch = config.data.crop_size, config.batch_size
+  rng = np.random.default_rng(0)
+  data = {
+      "blurry": rng.integers(0, 256, (batch, size, size, 3), np.uint8),
+      "sharp": rng.integers(0, 256, (batch, 7, size, size, 3), np.uint8),
+  }
+  content_step, gan_step = steps_lib.make_steps(config, generator,
+                                                discriminator, g_tx, d_tx)
+  rows = []
+  for stage, fn in (("1 (content)", content_step), ("2 (GAN)", gan_step)):
+    jitted = jax.jit(fn, donate_argnums=0)
+    start = time.perf_counter()
+    compiled = jitted.lower(state, data, jax.random.key(1)).compile()
+    compile_s = time.perf_counter() - start
+    times = []
+    for i in range(repeats + 2):
+      start = time.perf_counter()
+      state, metrics = compiled(state, data, jax.random.key(i))
+      jax.block_until_ready(metrics)
+      if i >= 2:  # Two warm-up steps.
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    flops = _flops(compiled)
+    rows.append({"stage": stage, "batch": batch, "crop": size,
+                 "compile_s": compile_s, "step_s": seconds,
+                 "images_s": batch / seconds, "gflop": flops / 1e9,
+                 "gflops": flops / seconds / 1e9})
+  return rows
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--configs", default="default,paper")
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--tiny", action="store_true")
+  args = parser.parse_args(argv)
+  matmul = machine.matmul_gflops(512 if args.tiny else 4096, args.repeats)
+  print(f"Machine: {machine.describe()}; jax {jax.__version__}; float32 "
+        f"matmul {matmul:.0f} GFLOP/s")
+  print("| config | stage | batch x crop | compile s | step s | images/s | "
+        "GFLOP/step | GFLOP/s | of matmul |")
+  print("|---|---|---|---|---|---|---|---|---|")
+  for name, config in _configs(args.configs.split(","), args.tiny).items():
+    for row in bench(config, args.repeats):
+      print(f"| {name} | {row['stage']} | {row['batch']} x {row['crop']} | "
+            f"{row['compile_s']:.1f} | {row['step_s']:.3f} | "
+            f"{row['images_s']:.2f} | {row['gflop']:.1f} | "
+            f"{row['gflops']:.0f} | {row['gflops'] / matmul:.0%} |")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -56,7 +56,7 @@ def _flops(compiled) -> float:
   return float(cost.get("flops", 0.0))
 
 
-def bench(config, repeats: int) -> list[dict]:
+def bench(config, repeats: int, stages=(1, 2)) -> list[dict]:
   """Times stage 1 and stage 2 steps of one configuration."""
   generator = state_lib.create_generator(config)
   discriminator = state_lib.create_discriminator(config)
@@ -72,7 +72,10 @@ def bench(config, repeats: int) -> list[dict]:
   content_step, gan_step = steps_lib.make_steps(config, generator,
                                                 discriminator, g_tx, d_tx)
   rows = []
-  for stage, fn in (("1 (content)", content_step), ("2 (GAN)", gan_step)):
+  for number, stage, fn in ((1, "1 (content)", content_step),
+                            (2, "2 (GAN)", gan_step)):
+    if number not in stages:
+      continue
     jitted = jax.jit(fn, donate_argnums=0)
     start = time.perf_counter()
     compiled = jitted.lower(state, data, jax.random.key(1)).compile()
@@ -97,6 +100,8 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--configs", default="default,paper")
   parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--stages", default="1,2",
+                      help="1 (content), 2 (GAN), or both")
   parser.add_argument("--tiny", action="store_true")
   args = parser.parse_args(argv)
   matmul = machine.matmul_gflops(512 if args.tiny else 4096, args.repeats)
@@ -106,7 +111,8 @@ def main(argv=None) -> int:
         "GFLOP/step | GFLOP/s | of matmul |")
   print("|---|---|---|---|---|---|---|---|---|")
   for name, config in _configs(args.configs.split(","), args.tiny).items():
-    for row in bench(config, args.repeats):
+    stages = tuple(int(s) for s in args.stages.split(","))
+    for row in bench(config, args.repeats, stages):
       print(f"| {name} | {row['stage']} | {row['batch']} x {row['crop']} | "
             f"{row['compile_s']:.1f} | {row['step_s']:.3f} | "
             f"{row['images_s']:.2f} | {row['gflop']:.1f} | "

@@ -10,6 +10,7 @@ step's random key is `fold_in(key, step)`.
 
 import functools
 import json
+import os
 import signal
 import time
 from typing import Any, Optional
@@ -111,6 +112,13 @@ def evaluate(eval_step, g_params, eval_batches, sharding) -> tuple[
   return summary, first
 
 
+def _absolute(path: str) -> epath.Path:
+  # Orbax's tensorstore writer wants absolute paths; "gs://..." already is.
+  if "://" in str(path):
+    return epath.Path(path)
+  return epath.Path(os.path.abspath(os.path.expanduser(str(path))))
+
+
 def _write_atomically(path: epath.Path, text: str) -> None:
   tmp = path.parent / (path.name + ".tmp")
   tmp.write_text(text)
@@ -163,7 +171,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # --- Checks, before anything is compiled or written. ---
   validate_config(config, jax.device_count())
   builder = pipeline.get_builder(config.data)
-  workdir = epath.Path(workdir)
+  workdir = _absolute(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   config_json = config.to_json_best_effort(indent=2, sort_keys=True)
   _check_same_networks(workdir / "config.json", config_json)
@@ -218,8 +226,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   if state is None:
     state = jax.jit(init_fn, out_shardings=state_sharding)(init_rng)
     if config.init_from:
-      source = checkpoints_lib.restore_generator_params(config.init_from,
-                                                        target)
+      source = checkpoints_lib.restore_generator_params(
+          _absolute(config.init_from), target)
       state = state.replace(g_params=source.g_params)
       logging.info("Generator initialised from %s (step %d).",
                    config.init_from, int(source.step))

@@ -17,13 +17,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _main(workdir, data_dir, *overrides):
-  return [sys.executable, "-m", "cbl_jax.main", "--config=configs/test.py",
+  return [sys.executable, "-m", "cbl_jax.main",
+          f"--config={ROOT / 'configs' / 'test.py'}",
           f"--workdir={workdir}", f"--config.data.data_dir={data_dir}",
           *overrides]
 
 
 def _env():
   env = dict(os.environ)
+  # Run from another folder (relative --workdir below), as a user would.
+  env["PYTHONPATH"] = str(ROOT)
   env["JAX_PLATFORMS"] = "cpu"
   env.pop("XLA_FLAGS", None)
   return env
@@ -57,21 +60,22 @@ def test_unknown_config_field_is_refused(tiny_data_dir, tmp_path):
 
 
 def test_sigterm_saves_and_resumes(tiny_data_dir, tmp_path):
-  log = open(tmp_path / "log.txt", "w+")
+  log_path = tmp_path / "log.txt"
+  log = open(log_path, "w+")
+  # A relative --workdir, resolved against the current folder.
   proc = subprocess.Popen(
-      _main(tmp_path, tiny_data_dir, "--config.stage1_steps=100000",
+      _main("run", tiny_data_dir, "--config.stage1_steps=100000",
             "--config.stage2_steps=0", "--config.checkpoint_every_steps=1000",
             "--config.eval_every_steps=100000"),
-      cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT)
-  # Wait until training runs (a periodic checkpoint exists? not yet: every
-  # 1000 steps), i.e. until the first progress lines are logged.
-  _wait_for(lambda: "train/content_loss" in (tmp_path / "log.txt").read_text(),
-            proc)
+      cwd=tmp_path, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+  # Wait until training runs (no periodic checkpoint before step 1000).
+  _wait_for(lambda: "train/content_loss" in log_path.read_text(), proc)
   proc.send_signal(signal.SIGTERM)
   assert proc.wait(timeout=120) == 0
+  tmp_path = tmp_path / "run"
   steps = _steps(tmp_path)
   assert len(steps) == 1 and 0 < steps[0] < 1000, steps
-  assert "SIGTERM" in (tmp_path / "log.txt").read_text()
+  assert "SIGTERM" in log_path.read_text()
   # The same command resumes from there (shortened so that it ends).
   saved = steps[0]
   result = subprocess.run(

@@ -8,6 +8,7 @@ coordinator from the TPU metadata or from SLURM/Open MPI variables, or from
 """
 
 import logging as std_logging
+import sys
 
 from absl import app
 from absl import flags
@@ -47,7 +48,11 @@ def main(argv):
   # touches the devices.
   from cbl_jax.training import loop  # pylint: disable=g-import-not-at-top
   logging.info("Configuration:\n%s", FLAGS.config)
-  loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  try:
+    loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (ValueError, FileNotFoundError, loop.NonFiniteLossError) as error:
+    # Errors of the user's making get their one line, not a traceback.
+    sys.exit(f"cbl_jax.main: {error}")
 
 
 def run():

@@ -80,6 +80,12 @@ def test_nonfinite_loss_stops_with_step_and_term(tiny_config, tmp_path):
   with pytest.raises(loop.NonFiniteLossError,
                      match=r"Non-finite \w+ at step \d+"):
     loop.train_and_evaluate(tiny_config, str(tmp_path))
+  # Whatever was saved before the stop holds finite parameters only.
+  for step_dir in (tmp_path / "checkpoints").iterdir():
+    if step_dir.name.isdigit():
+      state = _read_state(step_dir / "default")
+      for leaf in jax.tree_util.tree_leaves(state["g_params"]):
+        assert np.isfinite(leaf).all()
 
 
 def test_nonfinite_skip_counts_steps(tiny_config, tmp_path):

@@ -42,15 +42,22 @@ class Checkpoints:
     self._open()
 
   def _open(self) -> None:
+    # Both managers may save the same step at once (the final step is also
+    # evaluated). On several processes their save barriers are named after
+    # the step, so each manager gets its own prefix or they would collide.
     self.latest = ocp.CheckpointManager(
         self._workdir / "checkpoints",
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=self._max_to_keep, create=True))
+            max_to_keep=self._max_to_keep, create=True,
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                barrier_sync_key_prefix="latest")))
     self.best = ocp.CheckpointManager(
         self._workdir / "best",
         options=ocp.CheckpointManagerOptions(
             max_to_keep=1, create=True, best_fn=lambda m: m[PSNR_KEY],
-            best_mode="max"))
+            best_mode="max",
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                barrier_sync_key_prefix="best")))
 
   def save(self, step: int, state: Any) -> None:
     """Saves `state` as the checkpoint of `step` (no-op if it exists)."""

@@ -170,7 +170,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """
   # --- Checks, before anything is compiled or written. ---
   validate_config(config, jax.device_count())
-  builder = pipeline.get_builder(config.data)
+  # Builds the embedded dataset on first use, or fails at once on a missing
+  # manual download.
+  pipeline.get_builder(config.data)
   workdir = _absolute(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   config_json = config.to_json_best_effort(indent=2, sort_keys=True)
@@ -185,7 +187,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       workdir, just_logging=jax.process_index() > 0)
   logging.info("Devices: %d (%s), processes: %d.", jax.device_count(),
                jax.devices()[0].platform, jax.process_count())
-  del builder
 
   # --- Mesh: the batch is split over every device of every host. ---
   mesh = jax.make_mesh((jax.device_count(),), ("data",))

@@ -108,12 +108,16 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
 
   def gan_step(state: TrainState, batch: Batch, rng: jax.Array):
     blurry, sharp = _frames_to_float(batch)
-    fake = generator.apply({"params": state.g_params}, blurry)
+    # One generator forward pass serves both updates: D sees its frames as
+    # constants, and G's gradient is pulled back through the same pass.
+    pred, generator_vjp = jax.vjp(
+        lambda g_params: generator.apply({"params": g_params}, blurry),
+        state.g_params)
 
     # Discriminator update (Eq. 13): real sharp frames against generated
     # ones, in one batch so that batch norm sees both.
     def d_loss_fn(d_params):
-      both = jnp.concatenate([sharp, jax.lax.stop_gradient(fake)], axis=0)
+      both = jnp.concatenate([sharp, jax.lax.stop_gradient(pred)], axis=0)
       logits, batch_stats = discriminate(d_params, state.d_batch_stats, both)
       real_logits, fake_logits = jnp.split(logits, 2, axis=0)
       loss = losses.discriminator_loss(real_logits, fake_logits)
@@ -127,25 +131,23 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
 
     # Generator update (Eq. 11) against the updated discriminator. Its batch
     # statistics are used but not kept: this pass only judges G's frames.
-    def g_loss_fn(g_params):
-      pred = generator.apply({"params": g_params}, blurry)
-      content = losses.content_loss(pred, sharp,
+    def g_loss_fn(frames):
+      content = losses.content_loss(frames, sharp,
                                     order=loss_cfg.content_order)
-      fake_logits, _ = discriminate(d_params, d_batch_stats, pred)
+      fake_logits, _ = discriminate(d_params, d_batch_stats, frames)
       adversarial = losses.generator_adversarial_loss(
           fake_logits, form=loss_cfg.adversarial_form)
       if loss_cfg.beta:
         contiguous = losses.frames_contiguous_loss(
-            pred, sharp, rng=rng, **contiguous_kwargs)
+            frames, sharp, rng=rng, **contiguous_kwargs)
       else:
         contiguous = jnp.zeros((), jnp.float32)
-      total, terms = losses.total_generator_loss(
+      return losses.total_generator_loss(
           content, adversarial, contiguous, alpha=loss_cfg.alpha,
           beta=loss_cfg.beta)
-      return total, terms
 
-    (_, terms), g_grads = jax.value_and_grad(
-        g_loss_fn, has_aux=True)(state.g_params)
+    (_, terms), pred_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(pred)
+    (g_grads,) = generator_vjp(pred_grads)
     g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state,
                                          state.g_params)
     new = state.replace(

@@ -7,8 +7,8 @@ straightforward version that builds every N x N matrix, plus the FLOP/s that
 the distance matmuls reach next to this machine's own float32 matmul speed.
 
 Each configuration runs in a fresh subprocess, so its peak resident set size
-(ru_maxrss) is its own. The parent never imports JAX: Linux carries a
-parent's peak RSS over fork and exec into the child's ru_maxrss. The gradient
+(ru_maxrss) is its own. The parent never imports JAX (see
+`benchmarks/machine.py`); the first worker describes the machine. The gradient
 is taken with respect to the generated features only, as in training (the
 target is data).
 
@@ -23,9 +23,7 @@ import argparse
 import json
 import math
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 
@@ -65,11 +63,6 @@ def _grid(n: int) -> tuple[int, int]:
   return height, n // height
 
 
-def _peak_rss_mib() -> float:
-  # ru_maxrss is in KiB on Linux.
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _worker(mode: str, n: int, channels: int, repeats: int,
             matmul_size: int) -> dict:
   """Times one configuration in this (fresh) process."""
@@ -89,8 +82,8 @@ def _worker(mode: str, n: int, channels: int, repeats: int,
   if loss_fn is None:
     # "baseline": the RSS of JAX and the inputs alone, then the matmul speed.
     jax.block_until_ready(jax.jit(lambda a: a * 2)(x))
-    return {"peak_rss_mib": _peak_rss_mib(), "jax": jax.__version__,
-            "backend": jax.default_backend(),
+    return {"peak_rss_mib": machine.peak_rss_mib(), "jax": jax.__version__,
+            "backend": jax.default_backend(), "machine": machine.describe(),
             "gflops": machine.matmul_gflops(matmul_size, repeats)}
   step = jax.jit(jax.value_and_grad(loss_fn))
   loss, _ = jax.block_until_ready(step(x, y))  # Warm-up and compilation.
@@ -100,7 +93,7 @@ def _worker(mode: str, n: int, channels: int, repeats: int,
     jax.block_until_ready(step(x, y))
     times.append(time.perf_counter() - start)
   return {"seconds": statistics.median(times), "loss": float(loss),
-          "peak_rss_mib": _peak_rss_mib()}
+          "peak_rss_mib": machine.peak_rss_mib()}
 
 
 def _run_worker(mode: str, n: int, channels: int, repeats: int,
@@ -108,15 +101,7 @@ def _run_worker(mode: str, n: int, channels: int, repeats: int,
   cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode,
          "--sizes", str(n), "--channels", str(channels),
          "--repeats", str(repeats), "--matmul-size", str(matmul_size)]
-  try:
-    proc = subprocess.run(cmd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
-  except subprocess.TimeoutExpired:
-    return {"error": f"timeout {timeout:.0f}s"}
-  if proc.returncode != 0:
-    tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-    return {"error": f"rc {proc.returncode}: {tail[:80]}"}
-  return json.loads(proc.stdout.strip().splitlines()[-1])
+  return machine.run_worker(cmd, timeout)
 
 
 def _matmul_flops(mode: str, n: int, channels: int) -> float:
@@ -153,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
   baseline = _run_worker("baseline", args.sizes[0], args.channels[0],
                          args.repeats, args.timeout, args.matmul_size)
-  print(f"Machine: {machine.describe()}; jax"
+  print(f"Machine: {baseline.get('machine')}; jax"
         f" {baseline.get('jax')}, backend {baseline.get('backend')}.")
   print(f"float32 matmul ({args.matmul_size}^2, HIGHEST precision):"
         f" {baseline.get('gflops', float('nan')):.0f} GFLOP/s. Peak RSS of a"

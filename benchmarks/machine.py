@@ -1,8 +1,21 @@
-"""What a benchmark's numbers are relative to: this machine and its matmul."""
+"""What a benchmark's numbers are relative to: this machine and its matmul.
 
+Also the plumbing that lets a benchmark give each measurement its own fresh
+process (`run_worker`) and read that process's peak memory (`peak_memory`).
+The parent of such workers must not import JAX itself: Linux carries a
+parent's RSS over fork and exec into the child's ru_maxrss, so a parent
+holding JAX would put a floor under every child's peak.
+"""
+
+from __future__ import annotations
+
+import json
 import platform
+import resource
 import statistics
+import subprocess
 import time
+from typing import Any
 
 
 def describe() -> str:
@@ -38,3 +51,74 @@ def matmul_gflops(size: int = 4096, repeats: int = 5) -> float:
     jax.block_until_ready(dot(a))
     times.append(time.perf_counter() - start)
   return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def compiled_flops(compiled: Any) -> float:
+  """FLOPs of a compiled computation by XLA's cost analysis (0 if unknown).
+
+  Args:
+    compiled: the result of `jax.jit(f).lower(...).compile()`.
+
+  Returns:
+    The 'flops' entry of `compiled.cost_analysis()`.
+  """
+  cost = compiled.cost_analysis()
+  # Older JAX versions return one dict per device program.
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else {}
+  return float((cost or {}).get("flops", 0.0))
+
+
+def peak_rss_mib() -> float:
+  """This process's peak resident set size so far, in MiB."""
+  # ru_maxrss is in KiB on Linux.
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_memory() -> dict[str, float | None]:
+  """This process's peak host memory and, where JAX knows it, device memory.
+
+  Returns:
+    'peak_rss_mib': peak RSS of this process (on a CPU backend this is
+    where the arrays live); 'device_peak_mib': the first device's
+    `memory_stats()['peak_bytes_in_use']` in MiB on backends that report it
+    (GPU, TPU), else None.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  device_peak = None
+  device = jax.devices()[0]
+  if device.platform != "cpu":
+    try:
+      stats = device.memory_stats() or {}
+    except Exception:  # pylint: disable=broad-except
+      # Some runtimes do not implement memory_stats at all.
+      stats = {}
+    if "peak_bytes_in_use" in stats:
+      device_peak = stats["peak_bytes_in_use"] / 2**20
+  return {"peak_rss_mib": peak_rss_mib(), "device_peak_mib": device_peak}
+
+
+def run_worker(cmd: list[str], timeout: float) -> dict[str, Any]:
+  """Runs one measurement in a fresh process and reads its JSON result.
+
+  Args:
+    cmd: the command line; the process prints a JSON object as the last
+      line of its standard output.
+    timeout: seconds before the process is killed.
+
+  Returns:
+    The parsed object, or {'error': short reason} when the process timed
+    out, failed or printed no JSON.
+  """
+  try:
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+  except subprocess.TimeoutExpired:
+    return {"error": f"timeout {timeout:.0f}s"}
+  if proc.returncode != 0:
+    tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+    return {"error": f"rc {proc.returncode}: {tail[:80]}"}
+  try:
+    return json.loads((proc.stdout.strip().splitlines() or [""])[-1])
+  except ValueError:
+    return {"error": "no result printed"}

@@ -15,3 +15,48 @@ def test_train_step_benchmark_runs_tiny():
   rows = [l for l in result.stdout.splitlines() if l.startswith("| test")]
   assert len(rows) == 2  # Both stages.
   assert "GFLOP/s" in result.stdout
+
+
+def test_inference_benchmark_runs_tiny():
+  result = subprocess.run(
+      [sys.executable, "benchmarks/inference.py", "--tiny"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+  out = result.stdout
+  assert "Reference: a float32 matmul (256^2" in out
+  assert "peaks at" in out  # The baseline process's memory.
+  rows = [[c.strip() for c in l.strip("|").split("|")]
+          for l in out.splitlines() if l.startswith("| test |")]
+  assert len(rows) == 2  # The whole image and one tile size.
+  whole, tiled = rows
+  assert whole[1] == "whole image"
+  assert tiled[1] == "32 x 32, overlap 16: 6 tiles in 3 calls of 2"
+  for row in rows:
+    compile_s, seconds, peak_mib, gflop, gflops, _, matmul = (
+        float(c.rstrip("%")) for c in row[2:5] + row[6:])
+    assert min(compile_s, seconds, gflop, gflops, matmul) > 0, row
+    assert 100 < peak_mib < 4096, row
+  # Tiles overlap, and the overlaps are computed twice.
+  assert float(tiled[6]) > float(whole[6])
+  # The FLOP comparison: XLA agrees with the analytic count (no WARNING).
+  assert "| Jin-style: one network per frame pair | 4 | 4 |" in out
+  assert "| Jin et al.'s released networks (analytic only) | 5 | 7 |" in out
+  assert "WARNING" not in out
+  # The latency comparison: both designs ran.
+  assert out.count("| one network for 7 frames") == 1
+  assert out.count("| Jin-style: one network per frame pair | 4 |") == 2
+
+
+def test_inference_benchmark_flop_counts():
+  from benchmarks import inference  # pylint: disable=g-import-not-at-top
+  # Table 1 by hand: L1 3->16, L2 16->64, 26 x 64->64, 64->256, 256->256,
+  # 256->21, each 2 x 9 x in x out per pixel.
+  table1 = dict(stem_features=16, features=64, num_blocks=13,
+                head_features=256)
+  layers = inference.backbone_layers(table1, 3, 21)
+  assert len(layers) == 31
+  assert sum(2 * 9 * a * b for a, b in layers) == 3_507_552
+  assert inference.design_flops("single", table1, 1) == 3_507_552
+  # Jin et al.'s networks by hand, per pixel: centerEsti 1,991,648; N8_IN
+  # 962,708.48 (twice); N9_IN 663,864.32 (four evaluations).
+  assert abs(inference.jin2018_flops_per_pixel() - 6_572_522.24) < 1e-3

@@ -420,7 +420,11 @@ def random_params(module: Generator, seed: int = 0) -> Any:
 
   Kernels are N(0, init_stddev) and biases zero, as `Generator.init` makes
   them, but drawn with NumPy: compiling `init` takes seconds on a CPU,
-  which tests and benchmarks need not pay.
+  which tests and benchmarks need not pay. With `init_stddev=None` (He
+  initialisation, as in configs/default.py) kernels are normal with
+  variance 2 / fan_in, truncated at two standard deviations like Flax's
+  `variance_scaling(2.0, "fan_in", "truncated_normal")`, and the last layer
+  is zero, as `Generator.init` makes it then.
 
   Args:
     module: the generator.
@@ -433,15 +437,35 @@ def random_params(module: Generator, seed: int = 0) -> Any:
       lambda: module.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3))))[
           "params"]
   rng = np.random.default_rng(seed)
+  last_layer = f"L{3 + 2 * module.num_blocks + 2}"
   flat, treedef = jax.tree_util.tree_flatten_with_path(shapes)
   leaves = []
   for path, leaf in flat:
-    if getattr(path[-1], "key", None) == "kernel":
+    keys = [getattr(k, "key", None) for k in path]
+    if keys[-1] != "kernel" or (module.init_stddev is None and
+                                keys[0] == last_layer):
+      leaves.append(np.zeros(leaf.shape, np.float32))
+    elif module.init_stddev is not None:
       leaves.append((rng.standard_normal(leaf.shape) *
                      module.init_stddev).astype(np.float32))
     else:
-      leaves.append(np.zeros(leaf.shape, np.float32))
+      leaves.append(_he_truncated_normal(rng, leaf.shape))
   return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _he_truncated_normal(rng: np.random.Generator,
+                         shape: tuple[int, ...]) -> np.ndarray:
+  # A (3, 3, in, out) kernel has fan-in 9 * in. Flax divides the standard
+  # deviation by that of a unit normal truncated to [-2, 2], so that the
+  # truncated draws keep the variance 2 / fan_in.
+  fan_in = int(np.prod(shape[:-1]))
+  draws = rng.standard_normal(shape)
+  outside = np.abs(draws) > 2
+  while outside.any():
+    draws[outside] = rng.standard_normal(int(outside.sum()))
+    outside = np.abs(draws) > 2
+  stddev = np.sqrt(2.0 / fan_in) / 0.87962566103423978
+  return (draws * stddev).astype(np.float32)
 
 
 def random_generator(generator_config: Mapping[str, Any],

@@ -146,3 +146,18 @@ def test_export_weights_cli_errors(tmp_path, capsys):
   assert run_cli(export_weights, [f"--workdir={tmp_path}"]) == 1
   err = capsys.readouterr().err
   assert "no checkpoint" in err and err.count("\n") == 1
+
+
+def test_random_params_with_he_initialisation():
+  # configs/default.py uses init_stddev=None: He-scaled kernels and a zero
+  # last layer, as Generator.init draws them.
+  module = model_lib.Generator(stem_features=4, features=8, num_blocks=1,
+                               head_features=8, init_stddev=None)
+  params = model_lib.random_params(module, seed=0)
+  assert not np.any(params["L7"]["kernel"])
+  kernel = params["block1"]["L3"]["kernel"]  # Fan-in 3 * 3 * 8 = 72.
+  assert abs(kernel.std() - np.sqrt(2 / 72)) < 0.2 * np.sqrt(2 / 72)
+  assert np.abs(kernel).max() <= 2 * np.sqrt(2 / 72) / 0.8796 + 1e-6
+  expected = module.init(jax.random.key(0), np.zeros((1, 8, 8, 3)))["params"]
+  assert (jax.tree_util.tree_structure(params) ==
+          jax.tree_util.tree_structure(expected))

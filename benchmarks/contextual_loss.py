@@ -125,13 +125,15 @@ def main(argv: list[str] | None = None) -> int:
                       help="seconds allowed per configuration")
   parser.add_argument("--tiny", action="store_true",
                       help="one tiny configuration, for the test suite")
+  machine.add_xla_cpu_options_flag(parser)
   parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
 
-  if args.worker:
+  if args.worker:  # XLA_FLAGS come from the parent's environment.
     print(json.dumps(_worker(args.worker, args.sizes[0], args.channels[0],
                              args.repeats, args.matmul_size)))
     return 0
+  xla_flags = machine.apply_xla_cpu_options(args.xla_cpu_options)
   if args.tiny:
     args.sizes, args.channels, args.repeats = [64], [8], 1
     args.matmul_size = 256
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
   baseline = _run_worker("baseline", args.sizes[0], args.channels[0],
                          args.repeats, args.timeout, args.matmul_size)
   print(f"Machine: {baseline.get('machine')}; jax"
-        f" {baseline.get('jax')}, backend {baseline.get('backend')}.")
+        f" {baseline.get('jax')}, backend {baseline.get('backend')};"
+        f" XLA_FLAGS {xla_flags}.")
   print(f"float32 matmul ({args.matmul_size}^2, HIGHEST precision):"
         f" {baseline.get('gflops', float('nan')):.0f} GFLOP/s. Peak RSS of a"
         " process that only imports JAX and makes the inputs:"

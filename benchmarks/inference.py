@@ -612,13 +612,15 @@ def main(argv: list[str] | None = None) -> int:
                       help="seconds allowed per cell")
   parser.add_argument("--tiny", action="store_true",
                       help="a 64 x 48 image and the test config, seconds")
+  machine.add_xla_cpu_options_flag(parser)
   parser.add_argument("--worker", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
 
-  if args.worker:
+  if args.worker:  # XLA_FLAGS come from the parent's environment.
     spec = json.loads(args.worker)
     print(json.dumps(_WORKERS[spec["kind"]](spec)))
     return 0
+  xla_flags = machine.apply_xla_cpu_options(args.xla_cpu_options)
   if args.tiny:
     args.configs, args.height, args.width = ["test"], 48, 64
     args.tile_sizes, args.tile_overlap = [32], 16
@@ -642,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
   memory = ("device peak (peak_bytes_in_use)" if first["device_peak_mib"]
             is not None else "process peak RSS (ru_maxrss)")
   print(f"Machine: {first['machine']}; jax {first['jax']}, backend"
-        f" {first['backend']}.")
+        f" {first['backend']}; XLA_FLAGS {xla_flags}.")
   print(f"Reference: a float32 matmul ({args.matmul_size}^2, HIGHEST"
         " precision) timed in each cell's process right after its timed"
         " calls (column 'matmul GFLOP/s').")

@@ -9,13 +9,43 @@ holding JAX would put a floor under every child's peak.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
 import resource
 import statistics
 import subprocess
 import time
 from typing import Any
+
+
+XLA_CPU_OPTIONS = ("tuned", "xla_default")
+
+
+def add_xla_cpu_options_flag(parser: argparse.ArgumentParser) -> None:
+  """--xla_cpu_options: the XLA flags a benchmark's computations run with."""
+  parser.add_argument(
+      "--xla_cpu_options", choices=XLA_CPU_OPTIONS, default="tuned",
+      help="tuned: cbl_jax.xla_cpu's flags, as the command lines use them;"
+      " xla_default: XLA's own settings")
+
+
+def apply_xla_cpu_options(option: str) -> str:
+  """Sets XLA_FLAGS for this process and the workers it starts.
+
+  Call it before JAX starts (it does not import JAX).
+
+  Args:
+    option: one of XLA_CPU_OPTIONS.
+
+  Returns:
+    The XLA_FLAGS in effect, for the benchmark's header.
+  """
+  from cbl_jax import xla_cpu  # pylint: disable=g-import-not-at-top
+  if option == "tuned":
+    xla_cpu.use_tuned_flags()
+  return os.environ.get("XLA_FLAGS", "").strip() or "(none)"
 
 
 def describe() -> str:
@@ -33,7 +63,6 @@ def describe() -> str:
           break
   except OSError:
     pass
-  import os  # pylint: disable=g-import-not-at-top
   return f"{model}, {os.cpu_count()} cores"
 
 

@@ -60,6 +60,7 @@ import tqdm
 
 from cbl_jax.data import pipeline
 from cbl_jax.evaluation import metrics
+from cbl_jax import xla_cpu
 from cbl_jax.inference import cli_flags
 from cbl_jax.inference import image_io
 from cbl_jax.inference import model as model_lib
@@ -596,6 +597,7 @@ def _score_selected_mode() -> tuple[list[Score],
 def main(argv: Sequence[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  xla_cpu.use_tuned_flags()  # Before JAX starts its backends.
   modes = [name for name, value in (("--dataset", DATASET.value),
                                     ("--pairs_dir", PAIRS_DIR.value),
                                     ("--input", cli_flags.INPUT.value))

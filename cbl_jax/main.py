@@ -16,6 +16,8 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from cbl_jax import xla_cpu
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs, samples.")
 flags.DEFINE_bool("distributed", False,
@@ -40,6 +42,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   logging.get_absl_handler().addFilter(_quiet_library_info)
+  xla_cpu.use_tuned_flags()  # Before JAX starts its backends.
   if FLAGS.distributed or FLAGS.coordinator_address:
     jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                num_processes=FLAGS.num_processes,

@@ -43,6 +43,7 @@ from absl import logging
 import numpy as np
 import tqdm
 
+from cbl_jax import xla_cpu
 from cbl_jax.inference import cli_flags
 from cbl_jax.inference import image_io
 from cbl_jax.inference import interpolation
@@ -161,6 +162,7 @@ def predict_paths(model: model_lib.LoadedGenerator,
 def main(argv: Sequence[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  xla_cpu.use_tuned_flags()  # Before JAX starts its backends.
   if not cli_flags.INPUT.value or not cli_flags.OUTPUT.value:
     print("predict: give --input=IMAGE_OR_FOLDER and --output=FOLDER.",
           file=sys.stderr)

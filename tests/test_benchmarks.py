@@ -7,14 +7,22 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_train_step_benchmark_runs_tiny():
+def test_train_step_benchmark_runs_tiny_with_both_xla_options():
   result = subprocess.run(
-      [sys.executable, "benchmarks/train_step.py", "--tiny", "--repeats=2"],
+      [sys.executable, "benchmarks/train_step.py", "--tiny", "--repeats=2",
+       "--xla_cpu_options=both"],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
-  rows = [l for l in result.stdout.splitlines() if l.startswith("| test")]
-  assert len(rows) == 2  # Both stages.
-  assert "GFLOP/s" in result.stdout
+  rows = [[c.strip() for c in l.strip("|").split("|")]
+          for l in result.stdout.splitlines() if "| test |" in l]
+  # Both stages, each under both settings, in that order.
+  assert [(r[0], r[2][0]) for r in rows] == [
+      ("tuned", "1"), ("tuned", "2"), ("xla_default", "1"),
+      ("xla_default", "2")]
+  assert all(float(r[5]) > 0 and float(r[8]) > 0 for r in rows)
+  headers = [l for l in result.stdout.splitlines() if "XLA_FLAGS" in l]
+  assert "ynn_fusion_type" in headers[0]
+  assert "ynn_fusion_type" not in headers[1]
 
 
 def test_inference_benchmark_runs_tiny():
@@ -60,3 +68,17 @@ def test_inference_benchmark_flop_counts():
   # Jin et al.'s networks by hand, per pixel: centerEsti 1,991,648; N8_IN
   # 962,708.48 (twice); N9_IN 663,864.32 (four evaluations).
   assert abs(inference.jin2018_flops_per_pixel() - 6_572_522.24) < 1e-3
+
+
+def test_conv_formulations_benchmark_runs_tiny_and_agrees():
+  result = subprocess.run(
+      [sys.executable, "benchmarks/conv_formulations.py", "--tiny"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  # A non-zero exit code means a formulation's gradients disagreed.
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+  rows = [[c.strip() for c in l.strip("|").split("|")]
+          for l in result.stdout.splitlines()[4:] if l.startswith("| ")]
+  assert [r[0] for r in rows] == [
+      "xla_conv", "im2col", "row_taps", "shifted_matmuls", "output_taps",
+      "xla_conv_tap_kernel_grad"]
+  assert all(float(r[6]) < 1e-4 for r in rows)

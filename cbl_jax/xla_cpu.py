@@ -1,0 +1,71 @@
+"""XLA options that make this network's convolutions faster on a CPU.
+
+jaxlib 0.10 hands XLA:CPU dots, and with them the convolutions XLA rewrites
+into dots, to the YNNPACK library. For the 3x3 convolutions of this generator
+and discriminator that path is slower than XLA's own (Eigen) convolutions,
+most of all for the kernel gradients: a training step of the default
+configuration runs 1.4x faster and one of the paper's network 1.6x faster
+with YNNPACK turned off (`benchmarks/train_step.py --xla_cpu_options=both`,
+numbers in BENCHMARKS.md). Results differ only by float32 rounding
+(tests/models/test_xla_cpu.py compares the two).
+
+XLA reads `XLA_FLAGS` once, when JAX starts its first backend, so
+`use_tuned_flags()` must run before the first computation: the command-line
+entry points call it first thing. It changes nothing on GPUs and TPUs, leaves
+a user's own setting of the same flag alone, and does nothing on jaxlib
+versions where the effect has not been measured (XLA aborts on flags it does
+not know, and the option is experimental).
+"""
+
+import importlib.metadata
+import os
+import sys
+
+from absl import logging
+
+# Turning every YNNPACK fusion type off: an empty list.
+_FLAG_NAME = "--xla_cpu_experimental_ynn_fusion_type"
+TUNED_FLAGS = (f"{_FLAG_NAME}=",)
+# The jaxlib series on which TUNED_FLAGS exist and were measured.
+_MEASURED_JAXLIB_SERIES = ((0, 10),)
+
+
+def _jaxlib_series() -> tuple[int, int]:
+  # From the package metadata: importing jaxlib would load XLA.
+  major, minor = importlib.metadata.version("jaxlib").split(".")[:2]
+  return int(major), int(minor)
+
+
+def _backends_started() -> bool:
+  if "jax" not in sys.modules:
+    return False
+  try:
+    from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+    return xla_bridge.backends_are_initialized()
+  except (ImportError, AttributeError):  # A JAX without that helper.
+    return False
+
+
+def use_tuned_flags() -> bool:
+  """Adds TUNED_FLAGS to XLA_FLAGS, if that is safe and still has an effect.
+
+  Returns:
+    True if the flags were added (or were already there), False if they were
+    not: another jaxlib series, the user set the flag, or JAX had already
+    started (then a warning says so).
+  """
+  flags = os.environ.get("XLA_FLAGS", "")
+  if all(flag in flags.split() for flag in TUNED_FLAGS):
+    return True
+  if _FLAG_NAME in flags:
+    return False  # The user's own choice.
+  if _jaxlib_series() not in _MEASURED_JAXLIB_SERIES:
+    return False
+  if _backends_started():
+    logging.warning(
+        "JAX has already started: XLA_FLAGS %s would have no effect. Call "
+        "cbl_jax.xla_cpu.use_tuned_flags() before the first JAX computation.",
+        " ".join(TUNED_FLAGS))
+    return False
+  os.environ["XLA_FLAGS"] = " ".join([flags, *TUNED_FLAGS]).strip()
+  return True

@@ -1,11 +1,11 @@
 """XLA options that make this network's convolutions faster on a CPU.
 
-jaxlib 0.10 hands XLA:CPU dots, and with them the convolutions XLA rewrites
-into dots, to the YNNPACK library. For the 3x3 convolutions of this generator
-and discriminator that path is slower than XLA's own (Eigen) convolutions,
-most of all for the kernel gradients: a training step of the default
-configuration runs 1.4x faster and one of the paper's network 1.6x faster
-with YNNPACK turned off (`benchmarks/train_step.py --xla_cpu_options=both`,
+jaxlib 0.10's XLA:CPU hands dots to the YNNPACK library by default. With
+that default, this network's 3x3 convolutions, most of all their kernel
+gradients, run much slower than with YNNPACK off, when XLA's own (Eigen)
+convolutions do all the work: a stage-1 training step of the default
+configuration runs 1.25x faster, and one of the paper's network 1.65x
+faster, with YNNPACK off (`benchmarks/train_step.py --xla_cpu_options=both`;
 numbers in BENCHMARKS.md). Results differ only by float32 rounding
 (tests/models/test_xla_cpu.py compares the two).
 

@@ -45,6 +45,12 @@ def apply_xla_cpu_options(option: str) -> str:
   from cbl_jax import xla_cpu  # pylint: disable=g-import-not-at-top
   if option == "tuned":
     xla_cpu.use_tuned_flags()
+  else:  # XLA's defaults, even where the environment carries the tuned flags.
+    kept = [flag for flag in os.environ.get("XLA_FLAGS", "").split()
+            if flag not in xla_cpu.TUNED_FLAGS]
+    os.environ.pop("XLA_FLAGS", None)
+    if kept:
+      os.environ["XLA_FLAGS"] = " ".join(kept)
   return os.environ.get("XLA_FLAGS", "").strip() or "(none)"
 
 

@@ -37,15 +37,11 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
   sys.path.insert(0, _REPO_ROOT)
 
+from benchmarks import backbone  # pylint: disable=g-import-not-at-top
 from benchmarks import machine  # pylint: disable=g-import-not-at-top
 
-# (input channels, L1, L2 and block features, residual blocks, head, output).
-_ARCHITECTURES = {
-    "default": (3, 16, 32, 4, 64, 21),
-    "paper": (3, 16, 64, 13, 256, 21),
-    "test": (3, 4, 8, 1, 8, 21),
-}
-_BATCHES = {"default": (8, 64), "paper": (4, 128), "test": (2, 16)}
+FORMULATIONS = ("xla_conv", "im2col", "row_taps", "shifted_matmuls",
+                "output_taps", "xla_conv_tap_kernel_grad")
 
 
 def _formulations():
@@ -53,9 +49,7 @@ def _formulations():
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
-  def xla_conv(x, kernel):
-    return jax.lax.conv_general_dilated(
-        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  xla_conv = backbone.xla_conv
 
   def pad(x):
     return jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
@@ -119,48 +113,25 @@ def _formulations():
           "xla_conv_tap_kernel_grad": xla_conv_tap_kernel_grad}
 
 
-def _generator_loss(conv, params, blurry, sharp, num_blocks):
-  """Table 1's generator (no input skip) with `conv`, and its MSE."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-
-  def layer(index, h):
-    kernel, bias = params[index]
-    return conv(h, kernel) + bias
-
-  h = jax.nn.relu(layer(0, blurry))
-  long_skip = h = jax.nn.relu(layer(1, h))
-  for block in range(num_blocks):
-    h = h + layer(3 + 2 * block, jax.nn.relu(layer(2 + 2 * block, h)))
-  h = h + long_skip
-  last = 2 + 2 * num_blocks
-  h = jax.nn.relu(layer(last, h))
-  h = jax.nn.relu(layer(last + 1, h))
-  return jnp.mean((layer(last + 2, h) - sharp) ** 2)
-
-
-def bench(config: str, repeats: int, names: list[str]) -> list[dict]:
+def bench(config_name: str, repeats: int, names: list[str]) -> list[dict]:
   """Times each formulation's forward + backward pass."""
   import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  in_ch, stem, features, blocks, head, out_ch = _ARCHITECTURES[config]
-  widths = ([in_ch, stem, features] + [features] * (2 * blocks)
-            + [head, head, out_ch])
-  keys = jax.random.split(jax.random.key(0), len(widths))
-  # He initialisation keeps activations, and so gradients, of one scale.
-  params = [(jax.random.normal(k, (3, 3, a, b)) * np.sqrt(2 / (9 * a)),
-             jax.random.normal(k, (b,)) * 0.01)
-            for k, a, b in zip(keys, widths[:-1], widths[1:])]
-  batch, size = _BATCHES[config]
+  config = backbone.get_config(config_name)
+  generator = config.generator
+  in_ch, out_ch = 3, 3 * generator.num_frames
+  params = backbone.he_params(backbone.layers(generator, in_ch, out_ch))
+  batch, size = config.batch_size, config.data.crop_size
   blurry = jax.random.uniform(jax.random.key(1), (batch, size, size, in_ch))
   sharp = jax.random.uniform(jax.random.key(2), (batch, size, size, out_ch))
   formulations = _formulations()
   rows, reference = [], None
   for name in names:
     step = jax.jit(jax.value_and_grad(
-        lambda p, conv=formulations[name]: _generator_loss(
-            conv, p, blurry, sharp, blocks)))
+        lambda p, conv=formulations[name]: jnp.mean(
+            (backbone.apply(p, blurry, conv) - sharp) ** 2)))
     compiled = step.lower(params).compile()
     out = jax.block_until_ready(compiled(params))
     leaves = [np.asarray(v) for v in jax.tree.leaves(out)]
@@ -185,28 +156,26 @@ def bench(config: str, repeats: int, names: list[str]) -> list[dict]:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--config", choices=sorted(_ARCHITECTURES),
+  parser.add_argument("--config", choices=backbone.CONFIG_NAMES,
                       default="default")
-  parser.add_argument("--formulations", default=",".join([
-      "xla_conv", "im2col", "row_taps", "shifted_matmuls", "output_taps",
-      "xla_conv_tap_kernel_grad"]), help="comma-separated; the first is the"
-                      " reference the others are compared with")
+  parser.add_argument("--formulations", default=",".join(FORMULATIONS),
+                      help="comma-separated; the first is the reference the"
+                      " others are compared with")
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--tiny", action="store_true",
                       help="the test architecture on 16 x 16 crops")
   machine.add_xla_cpu_options_flag(parser)
   args = parser.parse_args(argv)
   names = args.formulations.split(",")
-  unknown = sorted(set(names) - set(
-      ["xla_conv", "im2col", "row_taps", "shifted_matmuls", "output_taps",
-       "xla_conv_tap_kernel_grad"]))
+  unknown = sorted(set(names) - set(FORMULATIONS))
   if unknown:
     parser.error(f"--formulations: unknown {', '.join(unknown)}")
   if args.tiny:
     args.config, args.repeats = "test", 2
   xla_flags = machine.apply_xla_cpu_options(args.xla_cpu_options)
   matmul = machine.matmul_gflops(512 if args.tiny else 4096, 5)
-  batch, size = _BATCHES[args.config]
+  config = backbone.get_config(args.config)
+  batch, size = config.batch_size, config.data.crop_size
   print(f"Machine: {machine.describe()}; XLA_FLAGS {xla_flags}; float32 "
         f"matmul {matmul:.0f} GFLOP/s")
   print(f"Generator forward + backward, {args.config} architecture, batch "

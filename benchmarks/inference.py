@@ -54,6 +54,7 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
   sys.path.insert(0, _REPO_ROOT)
 
+from benchmarks import backbone  # pylint: disable=g-import-not-at-top
 from benchmarks import machine  # pylint: disable=g-import-not-at-top
 
 # The parent process never imports JAX (see benchmarks/machine.py): every
@@ -153,78 +154,6 @@ def jin2018_flops_per_pixel() -> float:
   return total
 
 
-def _config(name: str):
-  """The ml_collections config for a benchmark config name."""
-  if name == "default":
-    from configs import default as module  # pylint: disable=g-import-not-at-top
-  elif name == "paper":
-    from configs import gopro as module  # pylint: disable=g-import-not-at-top
-  elif name == "test":
-    from configs import test as module  # pylint: disable=g-import-not-at-top
-  else:
-    raise ValueError(f"configs are default, paper and test; got {name!r}.")
-  return module.get_config()
-
-
-def backbone_layers(generator: Any, in_channels: int,
-                    out_channels: int) -> list[tuple[int, int]]:
-  """(in, out) channels of Table 1's 3x3 convolutions, in order.
-
-  Args:
-    generator: the generator config (stem_features, features, num_blocks,
-      head_features).
-    in_channels: channels of the first layer's input.
-    out_channels: channels of the last layer's output.
-
-  Returns:
-    L1, L2, two per residual block, and the three head layers.
-  """
-  stem, width = generator["stem_features"], generator["features"]
-  head = generator["head_features"]
-  return ([(in_channels, stem), (stem, width)] +
-          [(width, width)] * (2 * generator["num_blocks"]) +
-          [(width, head), (head, head), (head, out_channels)])
-
-
-def _conv_flops(layers: Sequence[tuple[int, int]], pixels: int) -> float:
-  return sum(2 * 9 * c_in * c_out * pixels for c_in, c_out in layers)
-
-
-def backbone(params: Sequence[tuple[Any, Any]], x):
-  """Table 1's topology with any input and output channel counts.
-
-  The same layers, ReLUs and skips as `cbl_jax.models.Generator` (whose
-  input layer is fixed at 3 channels), written with `lax.conv` so that one
-  function serves every network of the several-network designs.
-
-  Args:
-    params: (kernel (3, 3, in, out), bias (out,)) per layer, as
-      `backbone_layers` lists them.
-    x: (batch, H, W, in) inputs.
-
-  Returns:
-    (batch, H, W, out) outputs of the last, linear layer.
-  """
-  import jax  # pylint: disable=g-import-not-at-top
-
-  def conv(h, layer):
-    kernel, bias = layer
-    return jax.lax.conv_general_dilated(
-        h, kernel, (1, 1), "SAME",
-        dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
-
-  relu = jax.nn.relu
-  h = relu(conv(x, params[0]))
-  h = long_skip = relu(conv(h, params[1]))
-  for block in range((len(params) - 5) // 2):
-    y = relu(conv(h, params[2 + 2 * block]))
-    h = h + conv(y, params[3 + 2 * block])
-  h = h + long_skip
-  h = relu(conv(h, params[-3]))
-  h = relu(conv(h, params[-2]))
-  return conv(h, params[-1])
-
-
 def design_networks(design: str) -> list[tuple[int, int]]:
   """(input, output) channels of each network of a design (RGB frames)."""
   channels = {}
@@ -249,7 +178,7 @@ def run_design(design: str, params: Sequence[Any], blurry):
   frames = {}
   for net, inputs, outputs, residual_to in DESIGNS[design][1]:
     x = jnp.concatenate([blurry] + [frames[f] for f in inputs], axis=-1)
-    y = backbone(params[net], x)
+    y = backbone.apply(params[net], x)
     for i, frame in enumerate(outputs):
       # Channels are frame-major, as in Generator.
       frames[frame] = y[..., 3 * i:3 * i + 3]
@@ -263,23 +192,15 @@ def design_flops(design: str, generator: Any, pixels: int) -> float:
   total = 0.0
   for net, _, _, _ in DESIGNS[design][1]:
     c_in, c_out = design_networks(design)[net]
-    total += _conv_flops(backbone_layers(generator, c_in, c_out), pixels)
+    total += backbone.conv_flops(
+        backbone.layers(generator, c_in, c_out), pixels)
   return total
 
 
-def _design_params(design: str, generator: Any, seed: int = 0) -> list[Any]:
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(seed)
-  nets = []
-  for c_in, c_out in design_networks(design):
-    layers = []
-    for a, b in backbone_layers(generator, c_in, c_out):
-      # He-scaled, so activations stay near 1 through the stages (tiny
-      # values could turn into slow denormals on a CPU).
-      kernel = rng.standard_normal((3, 3, a, b)) * math.sqrt(2 / (9 * a))
-      layers.append((kernel.astype(np.float32), np.zeros(b, np.float32)))
-    nets.append(layers)
-  return nets
+def _design_params(design: str, generator: Any) -> list[Any]:
+  """Per network of a design, He-scaled `backbone` parameters."""
+  return [backbone.he_params(backbone.layers(generator, c_in, c_out))
+          for c_in, c_out in design_networks(design)]
 
 
 def _time(fn: Callable[[], Any], warmup: int, repeats: int) -> list[float]:
@@ -397,7 +318,7 @@ def _flops_worker(spec: dict[str, Any]) -> dict[str, Any]:
   library = jax.jit(lambda p, x: module.apply({"params": p}, x)).lower(
       g_params, x).compile()
   rows = [{"design": "library", "xla": machine.compiled_flops(library),
-           "analytic": _conv_flops(backbone_layers(
+           "analytic": backbone.conv_flops(backbone.layers(
                generator, channels, module.num_frames * channels), pixels),
            "networks": 1, "evaluations": 1,
            "channels": f"{channels} -> {module.num_frames * channels}"}]
@@ -423,7 +344,7 @@ _WORKERS = {"baseline": _baseline_worker, "predict": _predict_worker,
 
 
 def _generator(spec: dict[str, Any]) -> dict[str, Any]:
-  return _config(spec["config"]).generator.to_dict()
+  return backbone.get_config(spec["config"]).generator.to_dict()
 
 
 def _matmul_and_memory(spec: dict[str, Any]) -> dict[str, Any]:
@@ -521,7 +442,7 @@ def _flops_table(args: argparse.Namespace) -> int:
   single = rows["library"]["xla"] or rows["library"]["analytic"]
   labels = {"library": f"cbl_jax Generator, `{args.flops_config}` config",
             **{d: label for d, (label, _) in DESIGNS.items()},
-            "single": "the same network with this script's `backbone`",
+            "single": "the same network with `benchmarks/backbone.py`",
             "jin2018": "Jin et al.'s released networks (analytic only)"}
   print(f"Backbone: the `{args.flops_config}` config's generator;"
         f" {args.width} x {args.height} RGB input; forward pass. Machine:"
@@ -552,7 +473,7 @@ def _latency_table(args: argparse.Namespace) -> int:
   """Prints table 3; returns the number of cells that failed."""
   print(f"Backbone: the `{args.latency_config}` config's generator (RGB),"
         f" {args.width} x {args.height}; every design is jitted as one"
-        " computation with this script's `backbone`.")
+        " computation with `benchmarks/backbone.py`.")
   print()
   print("| design | evaluations | compile s | s/image | x single | GFLOP |"
         " GFLOP/s | of matmul | matmul GFLOP/s | peak MiB |")

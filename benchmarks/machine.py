@@ -23,12 +23,22 @@ from typing import Any
 XLA_CPU_OPTIONS = ("tuned", "xla_default")
 
 
-def add_xla_cpu_options_flag(parser: argparse.ArgumentParser) -> None:
-  """--xla_cpu_options: the XLA flags a benchmark's computations run with."""
+def add_xla_cpu_options_flag(parser: argparse.ArgumentParser,
+                             with_both: bool = False) -> None:
+  """--xla_cpu_options: the XLA flags a benchmark's computations run with.
+
+  Args:
+    parser: the benchmark's parser.
+    with_both: also offer "both", for benchmarks that can run one fresh
+      process per setting.
+  """
   parser.add_argument(
-      "--xla_cpu_options", choices=XLA_CPU_OPTIONS, default="tuned",
+      "--xla_cpu_options",
+      choices=XLA_CPU_OPTIONS + (("both",) if with_both else ()),
+      default="tuned",
       help="tuned: cbl_jax.xla_cpu's flags, as the command lines use them;"
-      " xla_default: XLA's own settings")
+      " xla_default: XLA's own settings" +
+      ("; both: one fresh process for each, in turn" if with_both else ""))
 
 
 def apply_xla_cpu_options(option: str) -> str:

@@ -27,27 +27,23 @@ if _REPO_ROOT not in sys.path:
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from benchmarks import backbone  # pylint: disable=g-import-not-at-top
 from benchmarks import machine  # pylint: disable=g-import-not-at-top
 from cbl_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
 from cbl_jax.training import steps as steps_lib  # pylint: disable=g-import-not-at-top
-from configs import default as default_config  # pylint: disable=g-import-not-at-top
-from configs import gopro as gopro_config  # pylint: disable=g-import-not-at-top
-from configs import test as test_config  # pylint: disable=g-import-not-at-top
 
 
 def _configs(names, tiny):
   if tiny:
-    return {"test": test_config.get_config()}
+    return {"test": backbone.get_config("test")}
   out = {}
   for name in names:
-    if name == "default":
-      out[name] = default_config.get_config()
-    elif name == "paper":
-      config = gopro_config.get_config()
-      config.discriminator.head_pooling = "avg"
-      out[name] = config
-    else:
+    if name not in ("default", "paper"):
       raise ValueError(f"--configs takes default and paper, got {name!r}.")
+    out[name] = backbone.get_config(name)
+  # The pooled head; the flattened one only adds one large FC layer.
+  if "paper" in out:
+    out["paper"].discriminator.head_pooling = "avg"
   return out
 
 
@@ -103,14 +99,17 @@ def main(argv=None) -> int:
   parser.add_argument("--stages", default="1,2",
                       help="1 (content), 2 (GAN), or both")
   parser.add_argument("--tiny", action="store_true")
-  parser.add_argument(
-      "--xla_cpu_options", choices=machine.XLA_CPU_OPTIONS + ("both",),
-      default="tuned",
-      help="tuned: cbl_jax.xla_cpu's flags, as the command lines use them;"
-      " xla_default: XLA's own; both: one fresh process for each, in turn")
+  machine.add_xla_cpu_options_flag(parser, with_both=True)
   parser.add_argument("--no_header", action="store_true",
                       help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
+  try:
+    configs = _configs(args.configs.split(","), args.tiny)
+  except ValueError as error:
+    parser.error(str(error))
+  stages = tuple(s for s in (1, 2) if str(s) in args.stages.split(","))
+  if not stages or set(args.stages.split(",")) - {"1", "2"}:
+    parser.error(f"--stages takes 1, 2 or 1,2, got {args.stages!r}.")
   if args.xla_cpu_options == "both":
     # XLA reads its flags once per process: one child process per setting.
     print(_HEADER, flush=True)
@@ -130,8 +129,7 @@ def main(argv=None) -> int:
         f" {xla_flags}; float32 matmul {matmul:.0f} GFLOP/s", flush=True)
   if not args.no_header:
     print(_HEADER)
-  for name, config in _configs(args.configs.split(","), args.tiny).items():
-    stages = tuple(int(s) for s in args.stages.split(","))
+  for name, config in configs.items():
     for row in bench(config, args.repeats, stages):
       print(f"| {args.xla_cpu_options} | {name} | {row['stage']} |"
             f" {row['batch']} x {row['crop']} | {row['compile_s']:.1f} |"

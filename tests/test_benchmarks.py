@@ -56,12 +56,13 @@ def test_inference_benchmark_runs_tiny():
 
 
 def test_inference_benchmark_flop_counts():
+  from benchmarks import backbone  # pylint: disable=g-import-not-at-top
   from benchmarks import inference  # pylint: disable=g-import-not-at-top
   # Table 1 by hand: L1 3->16, L2 16->64, 26 x 64->64, 64->256, 256->256,
   # 256->21, each 2 x 9 x in x out per pixel.
   table1 = dict(stem_features=16, features=64, num_blocks=13,
                 head_features=256)
-  layers = inference.backbone_layers(table1, 3, 21)
+  layers = backbone.layers(table1, 3, 21)
   assert len(layers) == 31
   assert sum(2 * 9 * a * b for a, b in layers) == 3_507_552
   assert inference.design_flops("single", table1, 1) == 3_507_552

@@ -35,6 +35,7 @@ import orbax.checkpoint as ocp
 
 from cbl_jax import weights
 from cbl_jax.models import Generator
+from cbl_jax.models import generator as generator_lib
 
 WHICH = ("best", "latest")
 
@@ -111,9 +112,9 @@ def receptive_radius(module: Generator) -> int:
     module: the generator.
 
   Returns:
-    2 + 2 * num_blocks + 3.
+    2 + 2 * num_blocks + 3, the number of layers.
   """
-  return 2 + 2 * module.num_blocks + 3
+  return generator_lib.layer_count(module.num_blocks)
 
 
 def generator_from_config(generator_config: Mapping[str, Any],
@@ -437,7 +438,7 @@ def random_params(module: Generator, seed: int = 0) -> Any:
       lambda: module.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3))))[
           "params"]
   rng = np.random.default_rng(seed)
-  last_layer = f"L{3 + 2 * module.num_blocks + 2}"
+  last_layer = f"L{generator_lib.layer_count(module.num_blocks)}"
   flat, treedef = jax.tree_util.tree_flatten_with_path(shapes)
   leaves = []
   for path, leaf in flat:

@@ -19,6 +19,15 @@ from cbl_jax import color
 COLOR_MODES = ("rgb", "y")
 
 
+def layer_count(num_blocks: int) -> int:
+  """Convolutions of a generator with `num_blocks` residual blocks.
+
+  L1, L2, two per block and three head layers: 31 for Table 1. Layers are
+  numbered from L1, so the last one, the output layer, is `L{count}`.
+  """
+  return 2 + 2 * num_blocks + 3
+
+
 def _kernel_init(stddev: Optional[float]) -> nn.initializers.Initializer:
   # Section 4.2 draws every weight from N(0, 0.01). Through 31 layers without
   # normalisation that shrinks signals and gradients by about 5x per layer,
@@ -139,7 +148,7 @@ class Generator(nn.Module):
           name=f"block{block + 1}",
       )(h)
     h = h + long_skip
-    last = 3 + 2 * self.num_blocks  # L29 when there are 13 blocks.
+    last = layer_count(self.num_blocks) - 2  # L29 when there are 13 blocks.
     h = nn.relu(conv(self.head_features, name=f"L{last}")(h))
     h = nn.relu(conv(self.head_features, name=f"L{last + 1}")(h))
     out = conv(self.num_frames * channels, name=f"L{last + 2}",

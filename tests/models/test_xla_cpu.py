@@ -19,12 +19,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 _FLAG = xla_cpu.TUNED_FLAGS[0]
 
 
-def _python(code: str, xla_flags: str | None) -> subprocess.CompletedProcess:
+def _python(code: str, xla_flags: str | None,
+            *args: str) -> subprocess.CompletedProcess:
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   if xla_flags is not None:
     env["XLA_FLAGS"] = xla_flags
-  return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300,
+  return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT,
+                        env=env, capture_output=True, text=True, timeout=300,
                         check=False)
 
 
@@ -119,10 +120,7 @@ print(json.dumps(out))
 def test_tuned_flags_change_results_only_by_rounding():
   runs = {}
   for option in ("tuned", "xla_default"):
-    result = subprocess.run(
-        [sys.executable, "-c", _GRADIENTS, option], cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
-        capture_output=True, text=True, timeout=300, check=False)
+    result = _python(_GRADIENTS, None, option)
     assert result.returncode == 0, result.stderr[-2000:]
     flags, values = result.stdout.strip().splitlines()[-2:]
     assert (_FLAG in flags) == (option == "tuned")

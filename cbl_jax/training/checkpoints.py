@@ -2,7 +2,8 @@
 restore that survives a damaged latest checkpoint.
 
 `<workdir>/checkpoints/` keeps the most recent states (periodic and final);
-`<workdir>/best/` keeps the state with the highest evaluation PSNR. Orbax
+`<workdir>/best/` keeps the state with the highest evaluation score
+(`config.best_metric`, the middle frame's PSNR by default). Orbax
 writes each checkpoint to a temporary folder and renames it when complete,
 so a crash during a save leaves the previous ones intact. A checkpoint that
 was damaged afterwards (a truncated file, a bad disk) is moved aside to
@@ -18,7 +19,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-PSNR_KEY = "psnr"
+SCORE_KEY = "score"
+# Workdirs written before the score was configurable stored it as "psnr".
+_OLD_SCORE_KEY = "psnr"
 
 
 def abstract_with_sharding(abstract_tree: Any, shardings: Any) -> Any:
@@ -54,7 +57,7 @@ class Checkpoints:
     self.best = ocp.CheckpointManager(
         self._workdir / "best",
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, create=True, best_fn=lambda m: m[PSNR_KEY],
+            max_to_keep=1, create=True, best_fn=lambda m: m.get(SCORE_KEY, m.get(_OLD_SCORE_KEY)),
             best_mode="max",
             multiprocessing_options=ocp.options.MultiprocessingOptions(
                 barrier_sync_key_prefix="best")))
@@ -65,12 +68,12 @@ class Checkpoints:
       return
     self.latest.save(step, args=ocp.args.StandardSave(state))
 
-  def save_if_best(self, step: int, state: Any, psnr: float) -> None:
-    """Saves into `best/` when `psnr` beats the best so far."""
+  def save_if_best(self, step: int, state: Any, score: float) -> None:
+    """Saves into `best/` when `score` (higher is better) beats the best."""
     if step in self.best.all_steps():
       return
     self.best.save(step, args=ocp.args.StandardSave(state),
-                   metrics={PSNR_KEY: float(psnr)})
+                   metrics={SCORE_KEY: float(score)})
 
   def wait(self) -> None:
     """Blocks until every pending save is on disk."""

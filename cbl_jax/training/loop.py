@@ -12,15 +12,13 @@ import functools
 import json
 import os
 import signal
-import time
-from typing import Any, Optional
+from typing import Optional
 
 from absl import logging
 from clu import metric_writers
 from clu import periodic_actions
 from etils import epath
 import jax
-import jax.numpy as jnp
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import ml_collections
@@ -240,6 +238,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       fn, in_shardings=(state_sharding, batch_sharding, replicated),
       out_shardings=(state_sharding, replicated), donate_argnums=0)
   content_step, gan_step = jit_step(content_step), jit_step(gan_step)
+  begin_stage2 = jax.jit(
+      functools.partial(state_lib.begin_stage2, g_tx=g_tx, d_tx=d_tx),
+      in_shardings=(state_sharding,), out_shardings=state_sharding,
+      donate_argnums=0)
   eval_step = jax.jit(steps_lib.make_eval_step(generator),
                       out_shardings=replicated)
 
@@ -250,10 +252,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     if example is not None and jax.process_index() == 0:
       _write_pictures(writer, workdir, step, example)
     logging.info(
-        "Eval at step %d: PSNR %.2f dB (middle %.2f), SSIM %.4f; blurry "
-        "input %.2f dB (middle %.2f), SSIM %.4f.", step, summary["psnr"],
-        summary["psnr_middle"], summary["ssim"], summary["baseline_psnr"],
-        summary["baseline_psnr_middle"], summary["baseline_ssim"])
+        "Eval at step %d: middle frame PSNR %.2f dB (blurry input %.2f); all "
+        "frames, better order, PSNR %.2f dB (input %.2f), SSIM %.4f (input "
+        "%.4f).", step, summary["psnr_middle"],
+        summary["baseline_psnr_middle"], summary["psnr"],
+        summary["baseline_psnr"], summary["ssim"], summary["baseline_ssim"])
     return summary
 
   # --- The loop. ---
@@ -264,6 +267,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   with _Preemption() as preemption:
     for step in range(start_step, total_steps):
       stage_fn = content_step if step < config.stage1_steps else gan_step
+      if step == config.stage1_steps:
+        # Both optimizers start stage 2 afresh (see training/schedules.py).
+        state = begin_stage2(state)
       batch = pipeline.to_global_batch(next(train_iter), batch_sharding)
       state, metrics = stage_fn(state, batch,
                                 jax.random.fold_in(train_rng, step))
@@ -278,8 +284,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         for m in pending_metrics:
           for k, v in m.items():
             by_name.setdefault(k, []).append(v)
-        scalars = {f"train/{k}": float(np.mean(jax.device_get(v)))
-                   for k, v in by_name.items()}
+        # Rates are reported as they were at the logged step; everything
+        # else as its mean since the last log.
+        scalars = {f"train/{k}": float(
+            jax.device_get(v[-1]) if k.endswith("learning_rate")
+            else np.mean(jax.device_get(v))) for k, v in by_name.items()}
         scalars["train/skipped_steps"] = int(state.skipped_steps)
         scalars["train/stage"] = 1 if step < config.stage1_steps else 2
         writer.write_scalars(done, scalars)
@@ -289,7 +298,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         with report.timed("eval"):
           summary = run_eval(done)
         _check_finite(state, config.on_nonfinite)
-        checkpoints.save_if_best(done, state, summary["psnr"])
+        checkpoints.save_if_best(done, state, summary[config.best_metric])
 
       if (done % config.checkpoint_every_steps == 0 or done == total_steps
           or preemption.requested):

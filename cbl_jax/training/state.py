@@ -10,6 +10,7 @@ import ml_collections
 import optax
 
 from cbl_jax.models import Discriminator, Generator
+from cbl_jax.training import schedules
 
 # Loss terms whose non-finite values the steps detect, in a fixed order so
 # that the state can record which one went wrong as an integer.
@@ -59,36 +60,23 @@ def create_discriminator(config: ml_collections.ConfigDict) -> Discriminator:
   return Discriminator(**kwargs)
 
 
-def learning_rate_schedule(learning_rate: float,
-                           config: ml_collections.ConfigDict) -> optax.Schedule:
-  """Optional linear warm-up, then the paper's constant rate and one drop.
-
-  Section 4.2: lr 1e-4, dropped tenfold once the loss stops falling (about
-  1.5e5 iterations in the paper); the drop step is a config field. The
-  warm-up (0 steps in the paper's configs) lets short, high-rate schedules
-  start without killing ReLUs in the first updates.
-  """
-  constant = optax.piecewise_constant_schedule(
-      learning_rate, {int(config.lr_drop_step): float(config.lr_drop_factor)})
-  if not config.warmup_steps:
-    return constant
-  warmup = optax.linear_schedule(0.0, learning_rate, config.warmup_steps)
-  return optax.join_schedules([warmup, lambda step: constant(
-      step + config.warmup_steps)], [config.warmup_steps])
-
-
-def _adam(learning_rate: float, config: ml_collections.ConfigDict,
-          ) -> optax.GradientTransformation:
-  return optax.adam(learning_rate_schedule(learning_rate, config),
-                    b1=config.adam_b1, b2=config.adam_b2)
-
-
 def create_optimizers(config: ml_collections.ConfigDict,
                       ) -> tuple[optax.GradientTransformation,
                                  optax.GradientTransformation]:
-  """Adam for G and for D, from `config.optimizer`."""
-  opt = config.optimizer
-  return _adam(opt.g_learning_rate, opt), _adam(opt.d_learning_rate, opt)
+  """Adam for G and for D; their rates come from `schedules.learning_rates`."""
+  return (schedules.adam(config.optimizer),
+          schedules.adam(config.optimizer))
+
+
+def begin_stage2(state: TrainState, g_tx: optax.GradientTransformation,
+                 d_tx: optax.GradientTransformation) -> TrainState:
+  """Fresh optimizer states for both networks at the first step of stage 2.
+
+  See `schedules` for why: the one-command run and a stage-2 run started
+  from `config.init_from` then train identically.
+  """
+  return state.replace(g_opt_state=g_tx.init(state.g_params),
+                       d_opt_state=d_tx.init(state.d_params))
 
 
 def init_train_state(config: ml_collections.ConfigDict, rng: jax.Array,

@@ -65,7 +65,7 @@ def tiny_workdir(tmp_path_factory) -> pathlib.Path:
   try:
     state2 = _train_state(config, seed=0)
     manager.save(2, state2)
-    manager.save_if_best(2, state2, psnr=20.0)
+    manager.save_if_best(2, state2, score=20.0)
     manager.save(4, _train_state(config, seed=1))
     manager.wait()
   finally:

@@ -81,6 +81,10 @@ def get_config() -> ml_collections.ConfigDict:
           # None compares all of them.
           num_samples=ml_collections.FieldReference(None, field_type=int),
           vgg_weights="",
+          # Of the loss's cosine matmul: "highest" is exact float32; on a
+          # TPU "default" is one bfloat16 pass (BENCHMARKS.md measures the
+          # loss and gradient error of each).
+          precision="highest",
       )),
   ))
 

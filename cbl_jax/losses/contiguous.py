@@ -66,6 +66,7 @@ def contiguous_loss(
     chunk_size: contextual.ChunkSize = "auto",
     num_samples: int | None = None,
     rng: jax.Array | None = None,
+    precision: contextual.PrecisionLike = contextual.DEFAULT_PRECISION,
 ) -> jax.Array:
   """Contiguous blurry loss, Eqs. 9-10 read as the contextual bilateral loss.
 
@@ -84,13 +85,15 @@ def contiguous_loss(
     num_samples: compare only this many random locations, shared by x and y
       (their coordinates follow them).
     rng: PRNG key used when ``num_samples`` is set.
+    precision: of the cosine matmul, "highest" (exact) by default (see
+      `contextual_loss`).
 
   Returns:
     Scalar float32 loss, the batch mean of ``-log CX_f(x_b, y_b)``.
 
   Raises:
-    ValueError: on mismatched shapes, a bad chunk_size, or num_samples
-      without rng.
+    ValueError: on mismatched shapes, a bad chunk_size or precision, or
+      num_samples without rng.
   """
   if isinstance(spatial_weight, (int, float)) and spatial_weight == 0:
     # Same computation as contextual_loss, so the two agree exactly.
@@ -103,6 +106,7 @@ def contiguous_loss(
       chunk_size=chunk_size,
       num_samples=num_samples,
       rng=rng,
+      precision=precision,
       loss_name="contiguous_loss",
   )
 
@@ -123,6 +127,7 @@ def frames_contiguous_loss(
     chunk_size: contextual.ChunkSize = "auto",
     num_samples: int | None = None,
     rng: jax.Array | None = None,
+    precision: contextual.PrecisionLike = contextual.DEFAULT_PRECISION,
 ) -> jax.Array:
   """Contiguous loss between predicted and target frame sequences.
 
@@ -147,19 +152,23 @@ def frames_contiguous_loss(
     chunk_size: rows per chunk, "auto" or None (see `contextual_loss`).
     num_samples: compare only this many random locations per feature map.
     rng: PRNG key, needed only with ``num_samples``; split per layer.
+    precision: of the loss's cosine matmul (see `contextual_loss`); the
+      features themselves are computed as `features.py` says.
 
   Returns:
     Scalar float32 loss.
 
   Raises:
-    ValueError: on mismatched shapes, an unknown extractor, or "vgg19"
-      without weights.
+    ValueError: on mismatched shapes, an unknown extractor, "vgg19"
+      without weights, or a bad precision.
   """
   if pred.ndim != 5 or pred.shape != target.shape:
     raise ValueError(
         "frames_contiguous_loss expects pred and target of the same shape"
         f" (B, T, H, W, C); got {pred.shape} and {target.shape}."
     )
+  # Before any feature is extracted, so that a typo costs no VGG pass.
+  contextual.check_precision(precision, "frames_contiguous_loss")
   flat = lambda v: v.reshape((-1,) + v.shape[2:])
   options = dict(patch_size=patch_size, patch_stride=patch_stride,
                  append_rgb=append_rgb, vgg_params=vgg_params,
@@ -178,5 +187,6 @@ def frames_contiguous_loss(
         chunk_size=chunk_size,
         num_samples=num_samples,
         rng=layer_rng,
+        precision=precision,
     )
   return total

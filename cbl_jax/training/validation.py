@@ -3,6 +3,7 @@
 from etils import epath
 import ml_collections
 
+from cbl_jax.losses import contextual
 from cbl_jax.models.discriminator import HEAD_POOLINGS
 from cbl_jax.models.generator import COLOR_MODES
 
@@ -40,6 +41,15 @@ def validate_config(config: ml_collections.ConfigDict,
           "loss.adversarial_form")
   _choice(config.loss.adversarial_batch_stats, ADVERSARIAL_BATCH_STATS,
           "loss.adversarial_batch_stats")
+  precision = config.loss.contiguous.get("precision", "highest")
+  try:
+    contextual.check_precision(precision, "loss")
+  except ValueError:
+    raise ValueError(
+        f"config.loss.contiguous.precision={precision!r} is not a matmul "
+        "precision: set --config.loss.contiguous.precision to 'highest' "
+        "(exact), 'high', 'default' or a jax.lax.DotAlgorithmPreset name such "
+        "as 'BF16_BF16_F32'.") from None
   _choice(config.on_nonfinite, NONFINITE_POLICIES, "on_nonfinite")
   _choice(config.best_metric, BEST_METRICS, "best_metric")
   if config.data.random_time_reverse and config.loss.time_order == "forward":

@@ -6,19 +6,24 @@ import subprocess
 import sys
 import textwrap
 
+import unittest.mock
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from cbl_jax.losses import auto_chunk_size
+from cbl_jax.losses import contextual
 from cbl_jax.losses import contextual_loss
+from cbl_jax.losses import frames_contiguous_loss
+from tests.losses import jaxpr_params
 from tests.losses import numpy_reference
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 # One compiled function per distinct shape and setting keeps the suite fast.
-_STATIC = ("band_width", "eps", "chunk_size", "num_samples")
+_STATIC = ("band_width", "eps", "chunk_size", "num_samples", "precision")
 loss_fn = jax.jit(contextual_loss, static_argnames=_STATIC)
 grad_fn = jax.jit(jax.value_and_grad(contextual_loss, argnums=(0, 1)),
                   static_argnames=_STATIC)
@@ -196,6 +201,166 @@ def test_auto_chunk_size():
   assert auto_chunk_size(1024) == 1024  # Small maps: one chunk.
   assert auto_chunk_size(10) == 10
   assert auto_chunk_size(10**6) == 8    # Never below 8 rows.
+  # The CPU rule is the cache rule, whatever the batch.
+  assert auto_chunk_size(16384, 28, backend="cpu") == 64
+
+
+@pytest.mark.parametrize("n,batch,budget", [
+    (15876, 28, 2 * 2**30), (65536, 28, 2 * 2**30), (65536, 4, 10 * 2**30),
+    (16384, 28, 17 * 2**30), (1000, 3, 2**20)])
+def test_auto_chunk_size_fills_a_memory_budget(n, batch, budget):
+  chunk = auto_chunk_size(n, batch, memory_budget=budget)
+  per_row = contextual._TEMPORARIES_PER_CHUNK * batch * n * 4
+  assert chunk % 8 == 0 and 8 <= chunk < n
+  assert chunk * per_row <= budget < (chunk + 8) * per_row * 2
+  # Chunks are even: the last one is not mostly padding.
+  num_chunks = -(-n // chunk)
+  assert num_chunks * chunk - n < 8 * num_chunks
+  # A budget that holds everything gives one chunk.
+  assert auto_chunk_size(n, batch, memory_budget=2**50) == n
+
+
+def test_auto_chunk_size_on_accelerators_uses_their_memory():
+  # No TPU here: the rule falls back to its fixed 2 GiB budget.
+  default = auto_chunk_size(65536, 28, memory_budget=2 * 2**30)
+  assert auto_chunk_size(65536, 28, backend="tpu") == default
+  assert (default, auto_chunk_size(65536, 28, backend="cpu")) == (56, 16)
+  with unittest.mock.patch.object(
+      contextual, "_device_memory_budget",
+      side_effect=lambda backend: {"gpu": 10 * 2**30}[backend]):
+    assert auto_chunk_size(65536, 28, backend="gpu") == auto_chunk_size(
+        65536, 28, memory_budget=10 * 2**30)
+  stats = {"bytes_limit": 80 * 2**30, "bytes_in_use": 0}
+  device = unittest.mock.Mock(**{"memory_stats.return_value": stats})
+  with unittest.mock.patch.object(jax, "local_devices",
+                                  return_value=[device]):
+    assert contextual._device_memory_budget("gpu") == 10 * 2**30
+
+
+def _tied_pair(shape, seed=0, distinct=4):
+  """Features of flat image regions: few distinct vectors, repeated.
+
+  Identical generated rows tie for every column's maximum, identical
+  targets for a row's minimum distance.
+  """
+  rng = np.random.default_rng(seed)
+  palette = rng.normal(size=(distinct, shape[-1]))
+  x = palette[rng.integers(0, distinct, size=shape[:-1])]
+  # Targets near the same colours, so that the softmax is not saturated.
+  near = palette + 0.5 * rng.normal(size=palette.shape)
+  y = near[rng.integers(0, distinct, size=shape[:-1])]
+  y[:, 0] = rng.normal(size=y[:, 0].shape)  # And some unique targets.
+  return x.astype(np.float32), y.astype(np.float32)
+
+
+def _copies(x):
+  """(B, N): how many rows of each map equal each row (itself included)."""
+  rows = x.reshape(x.shape[0], -1, x.shape[-1])
+  return np.sum(np.all(rows[:, :, None] == rows[:, None], -1), -1)
+
+
+@pytest.mark.parametrize("chunk_size", [4, 29])  # N = 30: neither divides.
+def test_gradient_with_ties_matches_unchunked(chunk_size):
+  x, y = _tied_pair((2, 5, 6, 6))
+  # Every generated row has copies, so every column's maximum is tied.
+  assert _copies(x).min() >= 2 and _copies(y).max() >= 2
+  want_value, (want_gx, want_gy) = grad_fn(x, y, chunk_size=None)
+  assert float(jnp.abs(want_gx).max()) > 1e-4
+  value, (gx, gy) = grad_fn(x, y, chunk_size=chunk_size)
+  np.testing.assert_allclose(value, want_value, rtol=1e-6)
+  np.testing.assert_allclose(gx, want_gx, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(gy, want_gy, rtol=1e-4, atol=1e-6)
+  # jnp.max splits a tied maximum's gradient equally, so identical rows get
+  # identical gradients, whichever chunks they fall in.
+  flat_x, flat_g = x.reshape(2, 30, 6), np.asarray(gx).reshape(2, 30, 6)
+  same = np.all(flat_x[:, :, None] == flat_x[:, None], -1)
+  for b, i, k in zip(*np.nonzero(same)):
+    np.testing.assert_allclose(flat_g[b, i], flat_g[b, k], rtol=1e-5,
+                               atol=1e-7)
+
+
+def test_gradient_of_sampled_loss_matches_unchunked():
+  x, y = _tied_pair((2, 6, 7, 5), seed=1)
+  key = jax.random.key(4)
+  want = grad_fn(x, y, num_samples=31, rng=key, chunk_size=None)
+  got = grad_fn(x, y, num_samples=31, rng=key, chunk_size=6)
+  np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+  for g, w in zip(got[1], want[1]):
+    assert float(jnp.abs(w).max()) > 1e-4
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+
+
+def test_bfloat16_gradient_matches_unchunked():
+  x, y = _tied_pair((2, 4, 5, 8), seed=2)
+  x = jnp.asarray(x + 0.01 * np.random.default_rng(0).normal(size=x.shape),
+                  jnp.bfloat16)
+  y = jnp.asarray(y, jnp.bfloat16)
+  want = grad_fn(x, y, chunk_size=None)
+  got = grad_fn(x, y, chunk_size=7)
+  assert got[1][0].dtype == jnp.bfloat16 and got[1][1].dtype == jnp.bfloat16
+  np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+  for g, w in zip(got[1], want[1]):
+    # bfloat16 gradients: equal up to the last bit of a few entries.
+    np.testing.assert_allclose(np.asarray(g, np.float32),
+                               np.asarray(w, np.float32), rtol=1e-2,
+                               atol=1e-2 * float(jnp.abs(w).max()))
+
+
+def _compiled_bytes(fn, *shapes):
+  """XLA's compiled memory analysis: temp, argument and output bytes."""
+  args = [jax.ShapeDtypeStruct(s, jnp.float32) for s in shapes]
+  stats = jax.jit(fn).lower(*args).compile().memory_analysis()
+  return (stats.temp_size_in_bytes, stats.argument_size_in_bytes,
+          stats.output_size_in_bytes)
+
+
+def test_gradient_memory_shrinks_with_the_chunk():
+  # Differentiating the scan itself would keep the running maximum of every
+  # chunk: B * N * N / chunk floats, 8 MiB at 8 rows here against 1 MiB at
+  # 64 (XLA planned 9.1 and 6.5 MiB in all for that version). The custom
+  # gradient keeps no per-chunk state, so smaller chunks need less memory.
+  shape = (1, 64, 64, 8)
+  temp = {chunk: _compiled_bytes(jax.grad(
+      lambda a, b, chunk=chunk: contextual_loss(a, b, chunk_size=chunk)),
+                                 shape, shape)[0]
+          for chunk in (8, 64)}
+  assert temp[8] < 2 * 2**20 and 2 * temp[8] < temp[64] < 6 * 2**20, temp
+
+
+def test_256x256_frames_forward_and_backward_fit_in_8_gib():
+  # The paper's batch of 4 x 7 frames at 256 x 256 (258 x 258 crops give
+  # 256 x 256 maps of 3 x 3 RGB patches, 27 channels, at stride 1), with
+  # the accelerator rule for the chunk size. Compiled, never run.
+  frames = (4, 7, 258, 258, 3)
+  chunk = auto_chunk_size(256 * 256, 28, memory_budget=2 * 2**30)
+  assert chunk == auto_chunk_size(256 * 256, 28, backend="tpu")
+  step = jax.value_and_grad(lambda pred, target: frames_contiguous_loss(
+      pred, target, features="patches", patch_size=3, patch_stride=1,
+      spatial_weight=0.1, chunk_size=chunk))
+  temp, args, out = _compiled_bytes(step, frames, frames)
+  # One (28, 256 * 256, 27) float32 map is 189 MiB.
+  assert args + out < 2**30
+  assert temp + args + out <= 8 * 2**30, (temp, args, out)
+
+
+def test_cosine_matmul_precision():
+  x, y = _pair((1, 4, 5, 6), seed=10)
+  dots = lambda **kw: jaxpr_params.primitive_params(
+      jax.grad(lambda a: contextual_loss(a, y, chunk_size=7, **kw)), [x],
+      "dot_general", "precision")
+  highest = (jax.lax.Precision.HIGHEST,) * 2
+  # Forward, recomputation and both gradient matmuls.
+  assert dots() == [highest] * 4
+  assert dots(precision="default") == [(jax.lax.Precision.DEFAULT,) * 2] * 4
+  preset = jax.lax.DotAlgorithmPreset.BF16_BF16_F32
+  assert dots(precision="BF16_BF16_F32") == [preset] * 4
+  # A CPU computes every precision in float32.
+  np.testing.assert_allclose(loss_fn(x, y, precision="default"),
+                             loss_fn(x, y), rtol=1e-6)
+  for bad in ("bf16", 3, "HIGHEST"):
+    with pytest.raises(ValueError, match="not a matmul precision") as info:
+      contextual_loss(x, y, precision=bad)
+    assert "\n" not in str(info.value)
 
 
 def test_128x128_map_with_gradient_fits_in_well_under_2gib():

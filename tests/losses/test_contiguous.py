@@ -9,6 +9,7 @@ from cbl_jax.losses import contextual_loss
 from cbl_jax.losses import contiguous_loss
 from cbl_jax.losses import frames_contiguous_loss
 from cbl_jax.losses import patch_features
+from tests.losses import jaxpr_params
 from tests.losses import numpy_reference
 
 _STATIC = ("band_width", "eps", "chunk_size", "num_samples")
@@ -115,6 +116,45 @@ def test_chunked_gradient_with_spatial_term():
   np.testing.assert_allclose(chunked, full, rtol=1e-4, atol=1e-8)
   same = grad(y, y, chunk_size=8)
   assert bool(jnp.all(jnp.isfinite(same)))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_chunked_gradients_with_ties_match_unchunked(dtype):
+  # Flat regions: few distinct feature vectors, repeated at many places.
+  rng = np.random.default_rng(8)
+  palette = rng.normal(size=(3, 5))
+  x = jnp.asarray(palette[rng.integers(0, 3, size=(2, 6, 5))], dtype)
+  y = jnp.asarray((palette + 0.5 * rng.normal(size=(3, 5)))[
+      rng.integers(0, 3, size=(2, 6, 5))], dtype)
+  # A traced spatial weight gets a gradient too.
+  grad = jax.jit(jax.value_and_grad(
+      lambda a, b, w, chunk: contiguous_loss(a, b, spatial_weight=w,
+                                             chunk_size=chunk),
+      argnums=(0, 1, 2)), static_argnames="chunk")
+  want_value, want = grad(x, y, 0.3, None)
+  value, got = grad(x, y, 0.3, 7)  # 30 rows: the last chunk is padded.
+  np.testing.assert_allclose(value, want_value, rtol=1e-6)
+  for g, w in zip(got, want):
+    assert g.dtype == w.dtype
+    g, w = np.asarray(g, np.float32), np.asarray(w, np.float32)
+    assert np.abs(w).max() > 1e-4
+    tol = 1e-4 if dtype == jnp.float32 else 1e-2
+    np.testing.assert_allclose(g, w, rtol=tol, atol=tol * np.abs(w).max())
+
+
+def test_precision_reaches_the_cosine_matmul():
+  pred, target = _pair((1, 2, 6, 7, 3), seed=9)
+  dots = lambda **kw: jaxpr_params.primitive_params(
+      lambda p: frames_contiguous_loss(p, target, chunk_size=8, **kw), [pred],
+      "dot_general", "precision")
+  assert dots() == [(jax.lax.Precision.HIGHEST,) * 2]
+  assert dots(precision="default") == [(jax.lax.Precision.DEFAULT,) * 2]
+  assert dots(precision=jax.lax.Precision.HIGH) == [
+      (jax.lax.Precision.HIGH,) * 2]
+  with pytest.raises(ValueError, match="frames_contiguous_loss: precision="):
+    frames_contiguous_loss(pred, target, precision="float16")
+  with pytest.raises(ValueError, match="contiguous_loss: precision="):
+    contiguous_loss(pred[0], target[0], precision="float16")
 
 
 def test_sampling_moves_coordinates_with_features():

@@ -13,6 +13,7 @@ from cbl_jax.losses import load_vgg19_params
 from cbl_jax.losses import patch_features
 from cbl_jax.losses import vgg19_features
 from cbl_jax.losses import features as features_lib
+from tests.losses import jaxpr_params
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +124,24 @@ def test_vgg19_unknown_layer(vgg_file):
   with pytest.raises(ValueError, match="conv4_2"):
     vgg19_features(path, np.zeros((1, 8, 8, 3), np.float32),
                    layers=("conv5_1",))
+
+
+def _conv_precisions(fn, *args):
+  return jaxpr_params.primitive_params(fn, args, "conv_general_dilated",
+                                       "precision")
+
+
+def test_patches_exact_and_vgg_trunk_at_default_precision(vgg_file):
+  path, _ = vgg_file
+  images = np.zeros((1, 16, 16, 3), np.float32)
+  highest = (lax.Precision.HIGHEST, lax.Precision.HIGHEST)
+  # The pixels at HIGHEST; the 0/1 filter is exact at any precision.
+  ((pixels, _),) = _conv_precisions(patch_features, images)
+  assert pixels == lax.Precision.HIGHEST
+  params = load_vgg19_params(path)
+  # Ten convolutions up to conv4_2, all at the backend's default.
+  assert _conv_precisions(
+      lambda x: vgg19_features(params, x), images) == [None] * 10
+  exact = features_lib.VGG19Trunk(("conv1_2",), precision="highest")
+  assert _conv_precisions(
+      lambda x: exact.apply(params, x), images) == [highest] * 2

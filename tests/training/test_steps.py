@@ -11,6 +11,7 @@ from cbl_jax import losses
 from cbl_jax.training import state as state_lib
 from cbl_jax.training import steps as steps_lib
 from configs import test as test_config
+from tests.losses import jaxpr_params
 
 
 def _build(config):
@@ -153,3 +154,30 @@ def test_consistent_motion_learns_distinct_first_and_last_frames():
   assert mse(pred[:, 6], sharp[:, 6]) < 0.2 * mse(pred[:, 6], sharp[:, 0])
   ghosted, _ = _train_on_moving_dots(reverse_half=True)
   assert mse(ghosted[:, 0], ghosted[:, 6]) < 0.1 * true_gap
+
+
+def test_contiguous_precision_reaches_the_loss():
+  """config.loss.contiguous.precision sets the loss's cosine matmul."""
+  config = _stage2_config()
+  generator = state_lib.create_generator(config)
+  discriminator = state_lib.create_discriminator(config)
+  g_tx, d_tx = state_lib.create_optimizers(config)
+  # Shapes only: tracing the step needs no parameters.
+  state = jax.eval_shape(functools.partial(
+      state_lib.init_train_state, config, generator=generator,
+      discriminator=discriminator, g_tx=g_tx, d_tx=d_tx), jax.random.key(0))
+  presets = {}
+  for precision in ("highest", "BF16_BF16_F32"):
+    config.loss.contiguous.precision = precision
+    _, gan_step = steps_lib.make_steps(config, generator, discriminator,
+                                       g_tx, d_tx)
+    presets[precision] = jaxpr_params.primitive_params(
+        gan_step, (state, _batch(), jax.random.key(1)), "dot_general",
+        "precision")
+  # The networks' matmuls are the same in both; the loss's differ.
+  changed = [(a, b) for a, b in zip(presets["highest"],
+                                    presets["BF16_BF16_F32"]) if a != b]
+  assert len(presets["highest"]) == len(presets["BF16_BF16_F32"])
+  assert changed and all(
+      a == (jax.lax.Precision.HIGHEST,) * 2
+      and b == jax.lax.DotAlgorithmPreset.BF16_BF16_F32 for a, b in changed)

@@ -15,6 +15,8 @@ CASES = [
     ("best_metric", "loss", r"best_metric='loss'"),
     ("loss.adversarial_form", "wgan", r"adversarial_form='wgan'"),
     ("on_nonfinite", "ignore", r"on_nonfinite='ignore'"),
+    ("loss.contiguous.precision", "bf16",
+     r"precision='bf16' is not a matmul precision"),
     ("batch_size", 3, r"batch_size=3 is not divisible by the 2 devices"),
     ("stage1_steps", -1, r"stage1_steps=-1 is negative"),
     ("log_every_steps", 0, r"log_every_steps=0 must be at least 1"),

@@ -1,19 +1,34 @@
-r"""Benchmarks the chunked contextual loss against a full-matrix version.
+r"""Benchmarks the chunked contextual loss: speed, host memory, compiled memory.
 
-Prints a markdown table: forward+backward time (median after a warm-up) and
-peak memory for each map size N = H * W and channel count C, for
-`cbl_jax.losses.contextual_loss` (chunked, default chunk size) and for a
-straightforward version that builds every N x N matrix, plus the FLOP/s that
-the distance matmuls reach next to this machine's own float32 matmul speed.
+Three tables (``--tables``, all by default):
 
-Each configuration runs in a fresh subprocess, so its peak resident set size
-(ru_maxrss) is its own. The parent never imports JAX (see
-`benchmarks/machine.py`); the first worker describes the machine. The gradient
-is taken with respect to the generated features only, as in training (the
-target is data).
+* ``speed``: forward+backward time (median after a warm-up) and peak memory
+  for each map size N = H * W and channel count C, for
+  `cbl_jax.losses.contextual_loss` (chunked, default chunk size) and for a
+  straightforward version that builds every N x N matrix, plus the FLOP/s
+  that the distance matmuls reach next to this machine's own float32 matmul
+  speed. Each configuration runs in a fresh subprocess, so its peak resident
+  set size (ru_maxrss) is its own. The parent never imports JAX (see
+  `benchmarks/machine.py`); the first worker describes the machine.
+* ``compare``: the loss against its previous chunked version (autodiff
+  through a checkpointed scan, kept here as `previous_contextual_loss`),
+  both timed in one process, alternating, so that a busy machine slows both
+  alike; the ratio is the median of the per-pair ratios. It also checks that
+  values and gradients agree.
+* ``memory``: what XLA's compiled memory analysis plans (temp + argument +
+  output bytes; compiled, never run) for the paper's stage-2 batch, 4 x 7
+  frames of 27-channel patch features, at 126 x 126 and 256 x 256 maps: the
+  previous version, and this one with the CPU rule and with the accelerator
+  rule for the chunk size. And the live (B, chunk, N) temporaries per chunk
+  that the accelerator rule assumes.
+
+The gradient is taken with respect to the generated features only, as in
+training (the target is data).
 
   python benchmarks/contextual_loss.py
   python benchmarks/contextual_loss.py --sizes 1024 4096 --channels 64
+  python benchmarks/contextual_loss.py --tables compare --sizes 4096 16384 --channels 27
+  python benchmarks/contextual_loss.py --tables memory
   python benchmarks/contextual_loss.py --tiny   # seconds; used by the tests
 """
 
@@ -34,7 +49,8 @@ if _REPO_ROOT not in sys.path:
 from benchmarks import machine  # pylint: disable=g-import-not-at-top
 
 MODES = ("chunked", "full")
-WORKERS = MODES + ("baseline",)
+TABLES = ("speed", "compare", "memory")
+WORKERS = MODES + ("baseline", "compare", "memory")
 
 
 def full_matrix_contextual_loss(x, y, band_width=0.5, eps=1e-5):
@@ -54,6 +70,54 @@ def full_matrix_contextual_loss(x, y, band_width=0.5, eps=1e-5):
   rel = dist / (dist.min(axis=-1, keepdims=True) + eps)
   cx = jax.nn.softmax((1.0 - rel) / band_width, axis=-1)
   return -jnp.mean(jnp.log(cx.max(axis=1).mean(axis=-1)))
+
+
+def previous_contextual_loss(x, y, band_width=0.5, eps=1e-5,
+                             chunk_size=None):
+  """The chunked loss as it was before its custom gradient.
+
+  The same chunked forward pass, differentiated by autodiff through a
+  `jax.checkpoint`-ed `lax.scan`: the backward pass keeps the running
+  maximum before every chunk, B * N * ceil(N / chunk) floats, and a tied
+  maximum's gradient is split by `jnp.maximum` (half each) rather than
+  equally. `chunk_size` None is the CPU rule, 2**20 / N rows.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax import lax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  batch, height, width, channels = x.shape
+  n = height * width
+  x = x.astype(jnp.float32).reshape(batch, n, channels)
+  y = y.astype(jnp.float32).reshape(batch, n, channels)
+  mean = y.mean(axis=(0, 1))
+  normalise = lambda v: v * lax.rsqrt(
+      jnp.maximum(jnp.sum(v * v, axis=-1, keepdims=True), 1e-12))
+  x, y = normalise(x - mean), normalise(y - mean)
+  y_t = jnp.swapaxes(y, 1, 2)
+  chunk = chunk_size or min(max(8, 2**20 // n), n)
+  num_chunks = -(-n // chunk)
+  pad = num_chunks * chunk - n
+  rows = jnp.moveaxis(jnp.pad(x, ((0, 0), (0, pad), (0, 0))).reshape(
+      batch, num_chunks, chunk, channels), 1, 0)
+  valid = (jnp.arange(num_chunks * chunk) < n).reshape(num_chunks, chunk)
+
+  @jax.checkpoint
+  def body(running_max, chunk_in):
+    x_rows, row_valid = chunk_in
+    cos = jnp.einsum("bic,bcj->bij", x_rows, y_t,
+                     precision=lax.Precision.HIGHEST)
+    dist = jnp.maximum((1.0 - cos) * 0.5, 0.0)
+    dmin = jnp.min(dist, axis=-1, keepdims=True)
+    logits = (dmin - dist) / ((dmin + eps) * band_width)
+    log_cx = logits - jnp.log(jnp.sum(jnp.exp(logits), axis=-1,
+                                      keepdims=True))
+    log_cx = jnp.where(row_valid[None, :, None], log_cx, -jnp.inf)
+    return jnp.maximum(running_max, jnp.max(log_cx, axis=1)), None
+
+  init = jnp.full((batch, n), -jnp.inf, jnp.float32)
+  log_cx_max, _ = lax.scan(body, init, (rows, valid))
+  return -jnp.mean(jax.nn.logsumexp(log_cx_max, axis=-1) - math.log(n))
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -96,12 +160,98 @@ def _worker(mode: str, n: int, channels: int, repeats: int,
           "peak_rss_mib": machine.peak_rss_mib()}
 
 
+def _compare_worker(n: int, channels: int, batch: int, repeats: int,
+                    chunk: int | None) -> dict:
+  """Times the loss and its previous version alternately in this process."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from cbl_jax import losses  # pylint: disable=g-import-not-at-top
+
+  height, width = _grid(n)
+  kx, ky = jax.random.split(jax.random.key(0))
+  x = jax.random.normal(kx, (batch, height, width, channels))
+  y = jax.random.normal(ky, (batch, height, width, channels))
+  chunk = chunk or losses.auto_chunk_size(n, batch, backend="cpu")
+  steps = {
+      "previous": jax.jit(jax.value_and_grad(
+          lambda a, b: previous_contextual_loss(a, b, chunk_size=chunk))),
+      "chunked": jax.jit(jax.value_and_grad(
+          lambda a, b: losses.contextual_loss(a, b, chunk_size=chunk))),
+  }
+  results = {k: jax.block_until_ready(f(x, y)) for k, f in steps.items()}
+  times = {k: [] for k in steps}
+  for _ in range(repeats):
+    for name, step in steps.items():
+      start = time.perf_counter()
+      jax.block_until_ready(step(x, y))
+      times[name].append(time.perf_counter() - start)
+  (prev_loss, prev_grad), (loss, grad) = results["previous"], results["chunked"]
+  return {
+      "chunk": chunk,
+      "previous_s": statistics.median(times["previous"]),
+      "chunked_s": statistics.median(times["chunked"]),
+      "ratio": statistics.median(
+          c / p for c, p in zip(times["chunked"], times["previous"])),
+      "loss_diff": abs(float(loss) - float(prev_loss)) / abs(float(loss)),
+      "grad_diff": float(jnp.abs(grad - prev_grad).max()
+                         / jnp.abs(prev_grad).max()),
+  }
+
+
+def _memory_worker(side: int, batch: int, channels: int,
+                   budget: int) -> dict:
+  """XLA's planned bytes for forward + backward, compiled only."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from cbl_jax import losses  # pylint: disable=g-import-not-at-top
+
+  n = side * side
+  shape = jax.ShapeDtypeStruct((batch, side, side, channels), jnp.float32)
+
+  def planned(loss_fn, chunk):
+    step = jax.value_and_grad(lambda a, b: loss_fn(a, b, chunk_size=chunk))
+    stats = jax.jit(step).lower(shape, shape).compile().memory_analysis()
+    return {"temp": stats.temp_size_in_bytes,
+            "total": stats.temp_size_in_bytes + stats.argument_size_in_bytes
+                     + stats.output_size_in_bytes}
+
+  cpu_chunk = losses.auto_chunk_size(n, batch, backend="cpu")
+  # The accelerator rule, by default with its fixed budget (a device that
+  # reports no memory statistics; an eighth of a 16 GiB TPU v5e).
+  acc_chunk = losses.auto_chunk_size(n, batch, memory_budget=budget)
+  contiguous = lambda a, b, chunk_size: losses.contiguous_loss(
+      a, b, spatial_weight=0.1, chunk_size=chunk_size)
+  out = {"cpu_chunk": cpu_chunk, "acc_chunk": acc_chunk,
+         "previous": planned(previous_contextual_loss, cpu_chunk),
+         "cpu": planned(losses.contextual_loss, cpu_chunk),
+         "accelerator": planned(losses.contextual_loss, acc_chunk)}
+  # Live (B, chunk, N) float32 temporaries per row of chunk: the slope of
+  # the planned temporaries between two chunk sizes.
+  row_bytes = batch * n * 4
+  for name, fn in (("contextual", losses.contextual_loss),
+                   ("contiguous", contiguous)):
+    small, big = planned(fn, acc_chunk), planned(fn, 2 * acc_chunk)
+    out[f"{name}_per_chunk"] = (big["temp"] - small["temp"]) / (
+        acc_chunk * row_bytes)
+    out[f"{name}_accelerator"] = small
+  return out
+
+
 def _run_worker(mode: str, n: int, channels: int, repeats: int,
-                timeout: float, matmul_size: int = 0) -> dict:
+                timeout: float, matmul_size: int = 0, batch: int = 1,
+                chunk: int = 0, budget_mib: float = 2048) -> dict:
   cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode,
          "--sizes", str(n), "--channels", str(channels),
-         "--repeats", str(repeats), "--matmul-size", str(matmul_size)]
+         "--repeats", str(repeats), "--matmul-size", str(matmul_size),
+         "--batch", str(batch), "--chunk", str(chunk),
+         "--memory-budget-mib", str(budget_mib)]
   return machine.run_worker(cmd, timeout)
+
+
+def _bytes(value: float) -> str:
+  if value >= 2**30:
+    return f"{value / 2**30:.2f} GiB"
+  return f"{value / 2**20:.1f} MiB"
 
 
 def _matmul_flops(mode: str, n: int, channels: int) -> float:
@@ -111,38 +261,7 @@ def _matmul_flops(mode: str, n: int, channels: int) -> float:
   return count * 2.0 * n * n * channels
 
 
-def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--sizes", type=int, nargs="+",
-                      default=[1024, 4096, 16384],
-                      help="map sizes N = H * W (square-ish grids)")
-  parser.add_argument("--channels", type=int, nargs="+", default=[64, 256])
-  parser.add_argument("--repeats", type=int, default=5,
-                      help="timed runs per configuration, after a warm-up")
-  parser.add_argument("--matmul-size", type=int, default=4096,
-                      help="side of the reference float32 matmul")
-  parser.add_argument("--timeout", type=float, default=900,
-                      help="seconds allowed per configuration")
-  parser.add_argument("--tiny", action="store_true",
-                      help="one tiny configuration, for the test suite")
-  machine.add_xla_cpu_options_flag(parser)
-  parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
-  args = parser.parse_args(argv)
-
-  if args.worker:  # XLA_FLAGS come from the parent's environment.
-    print(json.dumps(_worker(args.worker, args.sizes[0], args.channels[0],
-                             args.repeats, args.matmul_size)))
-    return 0
-  xla_flags = machine.apply_xla_cpu_options(args.xla_cpu_options)
-  if args.tiny:
-    args.sizes, args.channels, args.repeats = [64], [8], 1
-    args.matmul_size = 256
-
-  baseline = _run_worker("baseline", args.sizes[0], args.channels[0],
-                         args.repeats, args.timeout, args.matmul_size)
-  print(f"Machine: {baseline.get('machine')}; jax"
-        f" {baseline.get('jax')}, backend {baseline.get('backend')};"
-        f" XLA_FLAGS {xla_flags}.")
+def _speed_table(args, baseline: dict) -> int:
   print(f"float32 matmul ({args.matmul_size}^2, HIGHEST precision):"
         f" {baseline.get('gflops', float('nan')):.0f} GFLOP/s. Peak RSS of a"
         " process that only imports JAX and makes the inputs:"
@@ -181,6 +300,132 @@ def main(argv: list[str] | None = None) -> int:
       print(f"| {n} ({h} x {w}) | {channels} | {cells[0]} | {cells[1]} |"
             f" {speedup} | {cells[2]} | {cells[3]} | {ratio} | {flops[0]} |"
             f" {flops[1]} |")
+  return failures
+
+
+def _compare_table(args) -> int:
+  print(f"Against the previous chunked version: forward + backward, batch"
+        f" {args.batch}, both in one process, alternating, {args.repeats}"
+        " pairs after a warm-up; medians.")
+  print()
+  print("| N (H x W) | C | B | rows per chunk | previous s | chunked s |"
+        " chunked / previous | loss rel. diff | grad rel. diff |")
+  print("|---|---|---|---|---|---|---|---|---|")
+  failures = 0
+  for n in args.sizes:
+    for channels in args.channels:
+      res = _run_worker("compare", n, channels, args.repeats, args.timeout,
+                        batch=args.batch, chunk=args.chunk)
+      h, w = _grid(n)
+      if "error" in res:
+        print(f"| {n} ({h} x {w}) | {channels} | {args.batch} |"
+              f" {res['error']} | | | | | |")
+        failures += 1
+        continue
+      if res["loss_diff"] > 1e-5 or res["grad_diff"] > 1e-4:
+        print(f"WARNING: the versions disagree at N={n}, C={channels}.")
+        failures += 1
+      print(f"| {n} ({h} x {w}) | {channels} | {args.batch} | {res['chunk']}"
+            f" | {res['previous_s']:.3g} | {res['chunked_s']:.3g} |"
+            f" {res['ratio']:.2f} | {res['loss_diff']:.1e} |"
+            f" {res['grad_diff']:.1e} |")
+  return failures
+
+
+def _memory_table(args) -> int:
+  frames = (" (4 x 7 frames of 3 x 3 RGB patches, as in the paper's stage 2)"
+            if (args.memory_batch, args.memory_channels) == (28, 27) else "")
+  print(f"Forward + backward as XLA plans it (compiled, never run): temp +"
+        f" argument + output bytes, batch {args.memory_batch} maps of"
+        f" {args.memory_channels} channels{frames}. The accelerator rule with"
+        f" a {_bytes(args.memory_budget_mib * 2**20)} budget for the chunk's"
+        " temporaries.")
+  print()
+  print("| map | previous, CPU rule | CPU rule | accelerator rule |"
+        " temporaries per chunk (contextual, contiguous) |")
+  print("|---|---|---|---|---|")
+  failures = 0
+  for side in args.memory_sides:
+    res = _run_worker("memory", side * side, args.memory_channels, 1,
+                      args.timeout, batch=args.memory_batch,
+                      budget_mib=args.memory_budget_mib)
+    if "error" in res:
+      print(f"| {side} x {side} | {res['error']} | | | |")
+      failures += 1
+      continue
+    print(f"| {side} x {side} |"
+          f" {_bytes(res['previous']['total'])} ({res['cpu_chunk']} rows) |"
+          f" {_bytes(res['cpu']['total'])} ({res['cpu_chunk']} rows) |"
+          f" {_bytes(res['accelerator']['total'])} ({res['acc_chunk']} rows) |"
+          f" {res['contextual_per_chunk']:.1f},"
+          f" {res['contiguous_per_chunk']:.1f} |")
+  return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--tables", nargs="+", choices=TABLES,
+                      default=list(TABLES), help="which tables to print")
+  parser.add_argument("--sizes", type=int, nargs="+",
+                      default=[1024, 4096, 16384],
+                      help="map sizes N = H * W (square-ish grids)")
+  parser.add_argument("--channels", type=int, nargs="+", default=[64, 256])
+  parser.add_argument("--batch", type=int, default=1,
+                      help="feature maps per call in the compare table")
+  parser.add_argument("--chunk", type=int, default=0,
+                      help="rows per chunk in the compare table (0: the CPU"
+                      " rule)")
+  parser.add_argument("--memory-sides", type=int, nargs="+",
+                      default=[126, 256],
+                      help="map sides for the memory table")
+  parser.add_argument("--memory-batch", type=int, default=28)
+  parser.add_argument("--memory-channels", type=int, default=27)
+  parser.add_argument("--memory-budget-mib", type=float, default=2048,
+                      help="the accelerator rule's budget in the memory table"
+                      " (2048: its default without memory statistics)")
+  parser.add_argument("--repeats", type=int, default=5,
+                      help="timed runs per configuration, after a warm-up")
+  parser.add_argument("--matmul-size", type=int, default=4096,
+                      help="side of the reference float32 matmul")
+  parser.add_argument("--timeout", type=float, default=900,
+                      help="seconds allowed per configuration")
+  parser.add_argument("--tiny", action="store_true",
+                      help="tiny configurations, for the test suite")
+  machine.add_xla_cpu_options_flag(parser)
+  parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+
+  if args.worker == "compare":
+    result = _compare_worker(args.sizes[0], args.channels[0], args.batch,
+                             args.repeats, args.chunk or None)
+  elif args.worker == "memory":
+    result = _memory_worker(math.isqrt(args.sizes[0]), args.batch,
+                            args.channels[0],
+                            int(args.memory_budget_mib * 2**20))
+  elif args.worker:  # XLA_FLAGS come from the parent's environment.
+    result = _worker(args.worker, args.sizes[0], args.channels[0],
+                     args.repeats, args.matmul_size)
+  if args.worker:
+    print(json.dumps(result))
+    return 0
+  xla_flags = machine.apply_xla_cpu_options(args.xla_cpu_options)
+  if args.tiny:
+    args.sizes, args.channels, args.repeats = [64], [8], 1
+    args.matmul_size, args.chunk = 256, 24
+    args.memory_sides, args.memory_batch = [32], 2
+    args.memory_budget_mib = 1.0
+
+  baseline = _run_worker("baseline", args.sizes[0], args.channels[0],
+                         args.repeats, args.timeout, args.matmul_size)
+  print(f"Machine: {baseline.get('machine')}; jax"
+        f" {baseline.get('jax')}, backend {baseline.get('backend')};"
+        f" XLA_FLAGS {xla_flags}.")
+  failures = 0
+  for table in args.tables:
+    print()
+    failures += {"speed": lambda: _speed_table(args, baseline),
+                 "compare": lambda: _compare_table(args),
+                 "memory": lambda: _memory_table(args)}[table]()
   return 1 if failures else 0
 
 

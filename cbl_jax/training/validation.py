@@ -5,11 +5,12 @@ import ml_collections
 
 from cbl_jax.models.discriminator import HEAD_POOLINGS
 from cbl_jax.models.generator import COLOR_MODES
+from cbl_jax.losses import CONTENT_ORDERS as TIME_ORDERS
+from cbl_jax.losses import GENERATOR_FORMS as ADVERSARIAL_FORMS
+from cbl_jax.training import batch_rule
+from cbl_jax.training.steps import ADVERSARIAL_BATCH_STATS
 
 NONFINITE_POLICIES = ("stop", "skip")
-TIME_ORDERS = ("forward", "best_of_both", "pairwise")
-ADVERSARIAL_FORMS = ("paper", "non_saturating")
-ADVERSARIAL_BATCH_STATS = ("real_and_fake", "running")
 BEST_METRICS = ("psnr_middle", "psnr", "ssim_middle", "ssim")
 
 
@@ -51,11 +52,8 @@ def validate_config(config: ml_collections.ConfigDict,
         "'forward' trains towards ghosted, time-symmetric frames: set "
         "--config.loss.time_order=best_of_both (or pairwise), or "
         "--config.data.random_time_reverse=False.")
-  if config.batch_size < 1 or config.batch_size % device_count:
-    raise ValueError(
-        f"config.batch_size={config.batch_size} is not divisible by the "
-        f"{device_count} devices: set --config.batch_size to a multiple of "
-        f"{device_count}.")
+  # The batch rule's own checks (a batch the devices do not divide).
+  batch_rule.resolve(config, device_count)
   for field in ("stage1_steps", "stage2_steps"):
     if config[field] < 0:
       raise ValueError(f"config.{field}={config[field]} is negative: set it "

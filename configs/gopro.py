@@ -45,6 +45,10 @@ def get_config() -> ml_collections.ConfigDict:
       head_features=256,
       input_skip=False,
       init_stddev=0.01,
+      # Convolutions in bfloat16 on GPUs and TPUs, float32 on CPUs;
+      # parameters, optimizer state and losses stay float32
+      # (cbl_jax/models/precision.py).
+      dtype="auto",
   ))
 
   # Table 2, with the paper's flattened head (see cbl_jax/models/
@@ -56,6 +60,7 @@ def get_config() -> ml_collections.ConfigDict:
       head_pooling="flatten",
       num_classes=2,
       bn_momentum=0.9,
+      dtype="auto",
   ))
 
   config.loss = ml_collections.ConfigDict(dict(

@@ -1,6 +1,7 @@
 """Benchmarks are scripts, not tests: here they only have to run, tiny."""
 
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -83,3 +84,35 @@ def test_conv_formulations_benchmark_runs_tiny_and_agrees():
       "xla_conv", "im2col", "row_taps", "shifted_matmuls", "output_taps",
       "xla_conv_tap_kernel_grad"]
   assert all(float(r[6]) < 1e-4 for r in rows)
+
+
+def _memory(*args):
+  result = subprocess.run(
+      [sys.executable, "benchmarks/memory.py", *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return result.stdout
+
+
+def test_memory_benchmark_paper_state_on_8_devices_is_sharded():
+  """The paper's discriminator is split over 8 devices, not replicated."""
+  out = _memory("--config=configs/gopro.py", "--devices=8", "--state_only")
+  line = out.strip().splitlines()[-1]
+  match = re.fullmatch(r"per-device train state: ([\d.]+) GiB \(replicated:"
+                       r" ([\d.]+) GiB\)", line)
+  assert match, out
+  per_device, replicated = map(float, match.groups())
+  assert per_device <= replicated / 4
+  assert "global batch of 8" in out  # The batch rule on 8 devices.
+
+
+def test_memory_benchmark_compiles_both_stages_tiny():
+  out = _memory("--config=configs/test.py", "--devices=2",
+                "--dtypes=float32")
+  rows = [[c.strip() for c in l.strip("|").split("|")]
+          for l in out.splitlines() if l.startswith("| 1 |")
+          or l.startswith("| 2 |")]
+  assert [r[0] for r in rows] == ["1", "2"]
+  for row in rows:
+    peak = float(row[-1].split()[0])
+    assert peak > 0

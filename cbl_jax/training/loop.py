@@ -13,10 +13,11 @@ of stage 2. On several hosts, process 0 prepares the data and preemption is
 agreed by all processes (`multihost`).
 """
 
+import dataclasses
 import functools
 import json
 import os
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from absl import logging
 from clu import metric_writers
@@ -68,6 +69,9 @@ def _write_atomically(path: epath.Path, text: str) -> None:
   tmp.replace(path)
 
 
+_NOT_NETWORK_SHAPE = ("dtype",)
+
+
 def _check_same_networks(previous: epath.Path, config_json: str) -> None:
   """Refuses to resume a workdir whose networks were configured otherwise.
 
@@ -78,9 +82,15 @@ def _check_same_networks(previous: epath.Path, config_json: str) -> None:
     return
   old, new = json.loads(previous.read_text()), json.loads(config_json)
   for section in ("generator", "discriminator"):
-    if old.get(section) != new.get(section):
-      changed = sorted(k for k in set(old.get(section, {})) | set(new[section])
-                       if old.get(section, {}).get(k) != new[section].get(k))
+    # The computation dtype may change between runs (e.g. a CPU run resumed
+    # on a GPU): parameters are float32 either way.
+    old_fields = {k: v for k, v in old.get(section, {}).items()
+                  if k not in _NOT_NETWORK_SHAPE}
+    new_fields = {k: v for k, v in new[section].items()
+                  if k not in _NOT_NETWORK_SHAPE}
+    if old_fields != new_fields:
+      changed = sorted(k for k in set(old_fields) | set(new_fields)
+                       if old_fields.get(k) != new_fields.get(k))
       raise ValueError(
           f"{previous.parent} holds a run with another {section} "
           f"(different {', '.join(changed)}): use a new --workdir, or the "
@@ -105,6 +115,97 @@ def _log_cache_use(cache_dir: Optional[str]) -> None:
     counts = compilation_cache.stats()
     logging.info("Compilation cache %s: %d hits, %d misses so far.",
                  cache_dir, counts["hits"], counts["misses"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+  """The networks, optimizers, state layouts and compiled steps of a config.
+
+  Attributes:
+    generator: the generator module.
+    discriminator: the discriminator module.
+    init_rng: the initialisation key (G at step 0, D at stage 2).
+    train_rng: the key every step's key is folded from.
+    abstract: the state's shapes: `abstract[False]` in stage 1 (no D),
+      `abstract[True]` in stage 2.
+    shardings: their NamedShardings, likewise.
+    targets: ShapeDtypeStructs with shardings, to restore checkpoints into.
+    init: `(rng) -> stage-1 state`, placed on the mesh.
+    begin_stage2: `(stage-1 state, rng) -> stage-2 state` (donates).
+    content_step: the stage-1 step (donates the state).
+    gan_step: the stage-2 step (donates the state).
+    batch_sharding: how batches are placed.
+  """
+
+  generator: Any
+  discriminator: Any
+  init_rng: jax.Array
+  train_rng: jax.Array
+  abstract: dict[bool, Any]
+  shardings: dict[bool, Any]
+  targets: dict[bool, Any]
+  init: Callable
+  begin_stage2: Callable
+  content_step: Callable
+  gan_step: Callable
+  batch_sharding: Any
+
+
+def build(config: ml_collections.ConfigDict,
+          mesh: jax.sharding.Mesh) -> Training:
+  """Everything `train_and_evaluate` compiles, for a resolved config.
+
+  Nothing is allocated: the states exist as shapes until `init` runs. The
+  benchmarks build the same objects, so that what they measure is what
+  trains.
+
+  Args:
+    config: the configuration after `batch_rule.resolve`.
+    mesh: the device mesh (`sharding.make_mesh`).
+
+  Returns:
+    The Training.
+  """
+  replicated = sharding_lib.replicated(mesh)
+  batch_sharding = sharding_lib.batch_sharding(mesh)
+  generator = state_lib.create_generator(config)
+  discriminator = state_lib.create_discriminator(config)
+  g_tx, d_tx = state_lib.create_optimizers(config)
+  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+  init_fn = functools.partial(state_lib.init_train_state, config,
+                              generator=generator, g_tx=g_tx)
+  stage2_fn = functools.partial(state_lib.begin_stage2, config,
+                                discriminator=discriminator, g_tx=g_tx,
+                                d_tx=d_tx)
+  abstract = {False: jax.eval_shape(init_fn, init_rng)}
+  abstract[True] = jax.eval_shape(stage2_fn, abstract[False], init_rng)
+  min_sharded = config.get("shard_min_elements",
+                           sharding_lib.DEFAULT_MIN_SHARDED_ELEMENTS)
+  shardings = {has_d: sharding_lib.state_shardings(a, mesh, min_sharded)
+               for has_d, a in abstract.items()}
+  targets = {has_d: checkpoints_lib.abstract_with_sharding(
+      abstract[has_d], shardings[has_d]) for has_d in abstract}
+  content_step, gan_step = steps_lib.make_steps(config, generator,
+                                                discriminator, g_tx, d_tx)
+  jit_step = lambda fn, has_d: jax.jit(
+      fn, in_shardings=(shardings[has_d], batch_sharding, replicated),
+      out_shardings=(shardings[has_d], replicated), donate_argnums=0)
+  return Training(
+      generator=generator,
+      discriminator=discriminator,
+      init_rng=init_rng,
+      train_rng=train_rng,
+      abstract=abstract,
+      shardings=shardings,
+      targets=targets,
+      init=jax.jit(init_fn, out_shardings=shardings[False]),
+      begin_stage2=jax.jit(stage2_fn,
+                           in_shardings=(shardings[False], replicated),
+                           out_shardings=shardings[True], donate_argnums=0),
+      content_step=jit_step(content_step, False),
+      gan_step=jit_step(gan_step, True),
+      batch_sharding=batch_sharding,
+  )
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -147,38 +248,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   if batch_message:
     logging.warning(batch_message)
 
-  # --- Mesh: the batch is split over every device of every host. ---
+  # --- Mesh, model and state layouts, steps: nothing allocated yet. ---
   mesh = sharding_lib.make_mesh()
-  replicated = sharding_lib.replicated(mesh)
-  batch_sharding = sharding_lib.batch_sharding(mesh)
-
-  # --- Model and state, built on the devices, never on the host. ---
-  generator = state_lib.create_generator(config)
-  discriminator = state_lib.create_discriminator(config)
-  g_tx, d_tx = state_lib.create_optimizers(config)
-  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
-  init_fn = functools.partial(state_lib.init_train_state, config,
-                              generator=generator, g_tx=g_tx)
-  stage2_fn = functools.partial(state_lib.begin_stage2, config,
-                                discriminator=discriminator, g_tx=g_tx,
-                                d_tx=d_tx)
-  abstract = {False: jax.eval_shape(init_fn, init_rng)}
-  abstract[True] = jax.eval_shape(stage2_fn, abstract[False], init_rng)
-  min_sharded = config.get("shard_min_elements",
-                           sharding_lib.DEFAULT_MIN_SHARDED_ELEMENTS)
-  shardings = {has_d: sharding_lib.state_shardings(a, mesh, min_sharded)
-               for has_d, a in abstract.items()}
-  targets = {has_d: checkpoints_lib.abstract_with_sharding(
-      abstract[has_d], shardings[has_d]) for has_d in abstract}
+  training = build(config, mesh)
   logging.info(
       "Per-device train state: %.3f GiB in stage 1, %.3f GiB in stage 2.",
-      sharding_lib.per_device_bytes(abstract[False], shardings[False]) / 2**30,
-      sharding_lib.per_device_bytes(abstract[True], shardings[True]) / 2**30)
+      *(sharding_lib.per_device_bytes(training.abstract[has_d],
+                                      training.shardings[has_d]) / 2**30
+        for has_d in (False, True)))
 
   # --- Checkpoints: resume if this workdir has one. ---
   checkpoints = checkpoints_lib.Checkpoints(
       workdir, max_to_keep=config.max_checkpoints_to_keep)
-  state = checkpoints.restore_latest(targets.__getitem__)
+  state = checkpoints.restore_latest(training.targets.__getitem__)
   start_step = 0 if state is None else int(state.step)
   if start_step:
     logging.info("Resuming at step %d of %d.", start_step, total_steps)
@@ -189,28 +271,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       config.data, seed=config.seed, global_batch_size=config.batch_size,
       start_step=start_step, process_index=jax.process_index(),
       process_count=jax.process_count())
-  evaluator = eval_loop.ShardedEvaluator(config, generator, mesh)
+  evaluator = eval_loop.ShardedEvaluator(config, training.generator, mesh)
 
   if state is None:
-    state = jax.jit(init_fn, out_shardings=shardings[False])(init_rng)
+    state = training.init(training.init_rng)
     if config.init_from:
       g_params, source_step = checkpoints_lib.restore_generator_params(
-          _absolute(config.init_from), targets[False].g_params)
+          _absolute(config.init_from), training.targets[False].g_params)
       state = state.replace(g_params=g_params)
       logging.info("Generator initialised from %s (step %d).",
                    config.init_from, source_step)
-
-  # --- Steps, compiled once, state donated. ---
-  content_step, gan_step = steps_lib.make_steps(config, generator,
-                                                discriminator, g_tx, d_tx)
-  jit_step = lambda fn, has_d: jax.jit(
-      fn, in_shardings=(shardings[has_d], batch_sharding, replicated),
-      out_shardings=(shardings[has_d], replicated), donate_argnums=0)
-  content_step = jit_step(content_step, False)
-  gan_step = jit_step(gan_step, True)
-  begin_stage2 = jax.jit(stage2_fn,
-                         in_shardings=(shardings[False], replicated),
-                         out_shardings=shardings[True], donate_argnums=0)
 
   def run_eval(step: int) -> dict[str, float]:
     summary, example = evaluator(state.g_params)
@@ -233,14 +303,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   preempted = False
   with multihost.Preemption() as preemption:
     for step in range(start_step, total_steps):
-      stage_fn = content_step if step < config.stage1_steps else gan_step
+      stage_fn = (training.content_step if step < config.stage1_steps
+                  else training.gan_step)
       if step == config.stage1_steps and not state_lib.has_discriminator(
           state):
         # D is born, and both optimizers start afresh (state.py).
-        state = begin_stage2(state, init_rng)
-      batch = pipeline.to_global_batch(next(train_iter), batch_sharding)
+        state = training.begin_stage2(state, training.init_rng)
+      batch = pipeline.to_global_batch(next(train_iter),
+                                       training.batch_sharding)
       state, metrics = stage_fn(state, batch,
-                                jax.random.fold_in(train_rng, step))
+                                jax.random.fold_in(training.train_rng, step))
       pending_metrics.append(metrics)
       done = step + 1
       report(done)

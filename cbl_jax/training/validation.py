@@ -5,6 +5,7 @@ import ml_collections
 
 from cbl_jax.models.discriminator import HEAD_POOLINGS
 from cbl_jax.models.generator import COLOR_MODES
+from cbl_jax.models.precision import DTYPES
 from cbl_jax.losses import CONTENT_ORDERS as TIME_ORDERS
 from cbl_jax.losses import GENERATOR_FORMS as ADVERSARIAL_FORMS
 from cbl_jax.training import batch_rule
@@ -34,6 +35,8 @@ def validate_config(config: ml_collections.ConfigDict,
         f"config.generator.num_frames={frames} must be odd (7 in the paper) so "
         "that a middle frame exists: set --config.generator.num_frames=7.")
   _choice(config.generator.color_mode, COLOR_MODES, "generator.color_mode")
+  for network in ("generator", "discriminator"):
+    _choice(config[network].dtype, DTYPES, f"{network}.dtype")
   _choice(config.discriminator.head_pooling, HEAD_POOLINGS,
           "discriminator.head_pooling")
   _choice(config.loss.time_order, TIME_ORDERS, "loss.time_order")

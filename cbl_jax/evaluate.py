@@ -88,7 +88,8 @@ MANUAL_DIR = flags.DEFINE_string(
     "Where the GoPro/DVD download was unzipped, if the split is not built "
     "yet.")
 NUM_EXAMPLES = flags.DEFINE_integer(
-    "num_examples", None, "Only the first N examples of the split.",
+    "num_examples", None, "Only N examples of the split, spread evenly over"
+    " all its sequences.",
     lower_bound=1)
 PAIRS_DIR = flags.DEFINE_string(
     "pairs_dir", None,
@@ -194,7 +195,8 @@ def data_config(dataset: str, builder_config: str | None = None,
     split: the split to evaluate.
     data_dir: TFDS data dir.
     manual_dir: the manual download.
-    num_examples: first N examples only; None for all.
+    num_examples: N examples spread evenly over all sequences; None for
+      all.
 
   Returns:
     The data config, full frames.

@@ -211,6 +211,18 @@ class _PeakRss:
     self._thread.join()
 
 
+def _time_eval(data_config, passes: int = 5) -> float:
+  """Median ms to read one full-resolution evaluation example (8 images)."""
+  from cbl_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  batches = pipeline.create_eval_dataset(data_config, batch_size=1)
+  times = []
+  for _ in range(passes):
+    start = time.perf_counter()
+    count = sum(1 for _ in batches)
+    times.append((time.perf_counter() - start) / count * 1e3)
+  return round(statistics.median(times), 1)
+
+
 def _gopro_config(data_dir: str, manual_dir: str, crop_size: int):
   """configs/gopro.py's data config, pointed at the generated tree."""
   from configs import gopro  # pylint: disable=g-import-not-at-top
@@ -271,7 +283,10 @@ def main(argv: Sequence[str]) -> None:
   num_batches = _default(_NUM_BATCHES, 200, 5)
   warmup = _default(_WARMUP, 20, 2)
   import ml_collections  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from cbl_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+
+  tfds.disable_progress_bar()
 
   tree = None
   if _GOPRO.value:
@@ -326,6 +341,7 @@ def main(argv: Sequence[str]) -> None:
       'load_average': [round(v, 2) for v in os.getloadavg()],
   }
   if tree is not None:
+    result['eval_full_example_ms'] = _time_eval(data_config)
     info = builder.info.splits
     windows = sum(s.num_examples for s in info.values())
     window = 7  # configs/gopro.py's all_frames: 7 frames per window.

@@ -31,7 +31,7 @@ import os
 import posixpath
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import tensorstore as ts
@@ -235,6 +235,26 @@ def arrays_of(root_dir: str, split: str) -> dict[str, dict[str, Any]]:
   return json.loads(found.value)['arrays']
 
 
+class Crop(NamedTuple):
+  """A part of one example's images to read.
+
+  Attributes:
+    array: the array's name, e.g. 'train/720x1280'.
+    row: the example's row in it.
+    rows: rows (y) of the frames to read.
+    cols: columns (x) to read.
+    flip_rows: return them upside down.
+    flip_cols: return them mirrored left-right.
+  """
+
+  array: str
+  row: int
+  rows: slice = slice(None)
+  cols: slice = slice(None)
+  flip_rows: bool = False
+  flip_cols: bool = False
+
+
 class Reader:
   """Reads examples' images from the arrays under a root folder.
 
@@ -273,28 +293,33 @@ class Reader:
           self._arrays[name] = array
     return array
 
-  def read_many(
-      self, requests: Iterable[tuple[str, int, slice, slice]]
-  ) -> list[np.ndarray]:
-    """Reads several windows at once; tensorstore runs them concurrently.
+  def read_many(self, crops: Iterable[Crop]) -> list[np.ndarray]:
+    """Reads several crops at once; tensorstore runs them concurrently.
 
     Args:
-      requests: (array name, row, rows slice, columns slice) each.
+      crops: what to read.
 
     Returns:
-      (1 + T, h, w, 3) uint8 arrays, in the order of ``requests``.
+      (1 + T, h, w, 3) uint8 C-contiguous arrays (flipped as asked), in the
+      order of ``crops``.
     """
     futures = []
     with ts.Batch() as batch:
-      for name, row, rows, cols in requests:
-        futures.append(
-            self.array(name)[row, :, rows, cols].read(batch=batch))
+      for crop in crops:
+        view = self.array(crop.array)[crop.row, :, crop.rows, crop.cols]
+        # Flipped by tensorstore as it copies out of the chunks: no second
+        # pass over strided memory in NumPy.
+        if crop.flip_rows:
+          view = view[:, ::-1]
+        if crop.flip_cols:
+          view = view[:, :, ::-1]
+        futures.append(view.read(batch=batch))
     return [future.result() for future in futures]
 
   def read(self, name: str, row: int, rows: slice = slice(None),
            cols: slice = slice(None)) -> np.ndarray:
     """One example's images, (1 + T, h, w, 3) uint8 (all of them by default)."""
-    return self.read_many([(name, row, rows, cols)])[0]
+    return self.read_many([Crop(name, row, rows, cols)])[0]
 
 
 def images_of(record: dict[str, Any]) -> tuple[str, int]:

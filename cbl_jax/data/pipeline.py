@@ -208,19 +208,6 @@ class _DrawCrop:
     }
 
 
-def _augment(images: np.ndarray, crop: dict[str, Any]) -> tuple[np.ndarray,
-                                                                np.ndarray]:
-  """(blurry, sharp) of cropped (1 + T, c, c, 3) images, flipped as drawn."""
-  blurry, sharp = images[0], images[1:]
-  if crop['flip_lr']:
-    blurry, sharp = blurry[:, ::-1], sharp[:, :, ::-1]
-  if crop['flip_ud']:
-    blurry, sharp = blurry[::-1], sharp[:, ::-1]
-  if crop['reverse']:
-    sharp = sharp[::-1]
-  return blurry, sharp
-
-
 @dataclasses.dataclass(frozen=True)
 class _ReadCrops:
   """Reads a batch of drawn crops from the store, all at once.
@@ -236,12 +223,16 @@ class _ReadCrops:
   def __call__(self, crops: Sequence[dict[str, Any]]) -> Batch:
     size = self.crop_size
     images = self.reader.read_many(
-        (c['array'], c['row'], slice(c['top'], c['top'] + size),
-         slice(c['left'], c['left'] + size)) for c in crops)
-    pairs = [_augment(i, c) for i, c in zip(images, crops)]
+        frame_store.Crop(
+            c['array'], c['row'], slice(c['top'], c['top'] + size),
+            slice(c['left'], c['left'] + size), flip_rows=c['flip_ud'],
+            flip_cols=c['flip_lr'])
+        for c in crops)
     return {
-        'blurry': np.stack([blurry for blurry, _ in pairs]),
-        'sharp': np.stack([sharp for _, sharp in pairs]),
+        'blurry': np.stack([i[0] for i in images]),
+        # Images 1..T in time order, or T..1 reversed.
+        'sharp': np.stack([i[:0:-1] if c['reverse'] else i[1:]
+                           for i, c in zip(images, crops)]),
     }
 
 

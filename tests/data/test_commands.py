@@ -51,6 +51,7 @@ def test_benchmark_gopro_mode(tmp_path):
   assert report['stored_bytes_per_frame'] > 0
   assert report['source_png_bytes_per_frame'] > 0
   assert report['peak_rss_mib'] > 0
+  assert report['eval_full_example_ms'] > 0
   assert len(report['examples_per_second_runs']) == 2
   tree = json.loads((work_dir / 'tree.json').read_text())
   assert tree['shape']['size'] == [64, 48]

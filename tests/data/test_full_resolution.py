@@ -108,11 +108,11 @@ def test_processes_read_only_their_rows(gopro, monkeypatch):
 
   this_thread = threading.get_ident()
 
-  def spy(self, requests):
-    requests = list(requests)
+  def spy(self, crops):
+    crops = list(crops)
     if threading.get_ident() == this_thread:  # Not other tests' prefetching.
-      read.extend(row for _, row, _, _ in requests)
-    return original(self, requests)
+      read.extend(crop.row for crop in crops)
+    return original(self, crops)
 
   monkeypatch.setattr(frame_store.Reader, 'read_many', spy)
   # The MapDataset itself (the iterator would prefetch further batches).

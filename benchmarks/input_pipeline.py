@@ -37,6 +37,8 @@ from collections.abc import Sequence
 from absl import app
 from absl import flags
 
+from benchmarks import gopro_frames
+
 _TINY = flags.DEFINE_bool(
     'tiny', False, 'Use synthetic_motion/tiny with 16x16 crops and few'
     ' batches, for a quick test.'
@@ -90,12 +92,6 @@ _CLEAN = flags.DEFINE_bool(
     ' end.'
 )
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Sensor noise of the generated frames (grey levels, standard deviation):
-# with it, a 1280x720 frame made from shared/data/real/gopro weighs about
-# what the real frames do as PNG (1.1 to 1.6 MB).
-_NOISE = 1.0
-_TEST_FRAMES = 14
 
 
 def _default(flag, normal, tiny):
@@ -117,57 +113,6 @@ def _parse_size(text: str) -> tuple[int, int]:
   if width < 1 or height < 1:
     raise _usage(f'--gopro_size={text!r} must be positive.')
   return width, height
-
-
-def make_gopro_tree(root: str, images: Sequence[str], *, num_sequences: int,
-                    num_frames: int, size: tuple[int, int],
-                    seed: int = 0) -> dict:
-  """Writes ``root/GOPRO_Large_all/{train,test}/<SEQ>/<6-digit>.png``.
-
-  Args:
-    root: the manual dir to write.
-    images: real frames to move (cycled over the sequences).
-    num_sequences: training sequences (one more goes to 'test').
-    num_frames: frames of each training sequence.
-    size: (width, height) of the frames.
-    seed: noise and path seed.
-
-  Returns:
-    {'frames': frames written, 'png_bytes': their total size}.
-  """
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-
-  width, height = size
-  rng = np.random.default_rng(seed)
-  sequences = [('train', f'GOPR{i:04d}_07_00', num_frames)
-               for i in range(num_sequences)]
-  sequences.append(('test', f'GOPR{num_sequences:04d}_11_00', _TEST_FRAMES))
-  frames = png_bytes = 0
-  for number, (split, name, count) in enumerate(sequences):
-    with Image.open(images[number % len(images)]) as image:
-      base = np.asarray(image.convert('RGB'))
-    # A straight path of 1 to 3 px per frame (GoPro's 240 fps hand-held
-    # motion), on a mirrored canvas large enough for the whole sequence.
-    angle = rng.uniform(0, 2 * np.pi)
-    speed = rng.uniform(1.0, 3.0)
-    reach = int(np.ceil(speed * count)) + 1
-    reps = (-(-(height + 2 * reach) // base.shape[0]),
-            -(-(width + 2 * reach) // base.shape[1]), 1)
-    canvas = np.tile(base, reps)
-    folder = os.path.join(root, 'GOPRO_Large_all', split, name)
-    os.makedirs(folder, exist_ok=True)
-    for i in range(count):
-      dy = reach + int(round(i * speed * np.sin(angle)))
-      dx = reach + int(round(i * speed * np.cos(angle)))
-      frame = canvas[dy:dy + height, dx:dx + width].astype(np.float32)
-      frame += rng.normal(0.0, _NOISE, frame.shape).astype(np.float32)
-      frame = np.clip(np.round(frame), 0, 255).astype(np.uint8)
-      path = os.path.join(folder, f'{47 + i:06d}.png')
-      Image.fromarray(frame).save(path)  # Pillow's default, like the release.
-      frames += 1
-      png_bytes += os.path.getsize(path)
-  return {'frames': frames, 'png_bytes': png_bytes}
 
 
 def _folder_bytes(path: str) -> int:
@@ -239,18 +184,15 @@ def _prepare_gopro(crop_size: int):
   size = _parse_size(_GOPRO_SIZE.value)
   if _GOPRO_SEQUENCES.value < 1 or _GOPRO_FRAMES.value < 7:
     raise _usage('--gopro_sequences must be >= 1 and --gopro_frames >= 7.')
-  images_dir = _GOPRO_IMAGES.value or os.path.join(
-      os.path.dirname(_REPO), 'shared', 'data', 'real', 'gopro')
-  images = sorted(os.path.join(images_dir, name)
-                  for name in os.listdir(images_dir)
-                  if name.endswith('_sharp1.png')) if os.path.isdir(
-                      images_dir) else []
+  images = gopro_frames.real_gopro_frames(_GOPRO_IMAGES.value)
   if not images:
-    raise _usage(f'No *_sharp1.png GoPro frames in {images_dir}; set'
+    raise _usage(f'No *_sharp1.png GoPro frames in'
+                 f' {_GOPRO_IMAGES.value or "../shared/data/real/gopro"}; set'
                  ' --gopro_images.')
   shape = {'sequences': _GOPRO_SEQUENCES.value,
            'frames': _GOPRO_FRAMES.value, 'size': list(size),
-           'images': [os.path.basename(p) for p in images], 'noise': _NOISE}
+           'images': [os.path.basename(p) for p in images],
+           'noise': gopro_frames.NOISE}
   manual_dir = os.path.join(_WORK_DIR.value, 'manual')
   stamp = os.path.join(_WORK_DIR.value, 'tree.json')
   tree = None
@@ -263,7 +205,7 @@ def _prepare_gopro(crop_size: int):
   if tree is None:
     os.makedirs(_WORK_DIR.value, exist_ok=True)
     start = time.perf_counter()
-    made = make_gopro_tree(manual_dir, images,
+    made = gopro_frames.make_gopro_tree(manual_dir, images,
                            num_sequences=_GOPRO_SEQUENCES.value,
                            num_frames=_GOPRO_FRAMES.value, size=size)
     tree = {'shape': shape, **made,

@@ -10,7 +10,7 @@ zarr v3 arrays written and read with tensorstore:
   one example. GoPro has one array per split; DVD one per video size.
 * Each row is one shard file (zarr's ``sharding_indexed`` codec), cut into
   inner chunks of all 1 + T images by `CHUNK` x `CHUNK` pixels, each
-  compressed with zstd (level `ZSTD_LEVEL`). A random crop reads and
+  compressed with zstd (`COMPRESSION`). A random crop reads and
   decompresses only the chunks it overlaps: for 128 x 128 crops about 2.3x
   the crop's pixels, against 56x for decoding the whole PNG frames.
 * A record points at its pixels with ``frames_array`` (the array's name),
@@ -41,8 +41,10 @@ FOLDER = 'frames'
 # Side of the inner chunks. Smaller chunks waste less around a crop but cost
 # more per-chunk work; 64 measured best for 128 and 256 crops (BENCHMARKS.md).
 CHUNK = 64
-# zstd level: decompression speed barely depends on it; 3 is zstd's default.
-ZSTD_LEVEL = 3
+# Compression of each inner chunk (a zarr v3 codec). zstd at level 1: the
+# higher levels gain under 1% on noisy frames (BENCHMARKS.md) and write
+# slower; decompression speed barely depends on the level.
+COMPRESSION = {'name': 'zstd', 'configuration': {'level': 1}}
 # Bytes of decoded chunks and shard indices each process keeps.
 CACHE_BYTES = 64 << 20
 # Rows an array may reach while it is written; shrunk to the real count when
@@ -87,9 +89,10 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 def _new_array(path: str, images: int, height: int, width: int,
-               context: ts.Context) -> ts.TensorStore:
+               context: ts.Context, chunk_side: int,
+               compression: dict[str, Any] | None) -> ts.TensorStore:
   """Creates an empty (capacity, images, height, width, 3) array."""
-  chunk = [1, images, min(CHUNK, height), min(CHUNK, width), 3]
+  chunk = [1, images, min(chunk_side, height), min(chunk_side, width), 3]
   # A shard is one example; its grid is rounded up to whole inner chunks
   # (zarr requires that), the part beyond the frame is never stored.
   shard = [1, images, _round_up(height, chunk[2]), _round_up(width, chunk[3]), 3]
@@ -105,10 +108,8 @@ def _new_array(path: str, images: int, height: int, width: int,
               'name': 'sharding_indexed',
               'configuration': {
                   'chunk_shape': chunk,
-                  'codecs': [
-                      {'name': 'bytes'},
-                      {'name': 'zstd', 'configuration': {'level': ZSTD_LEVEL}},
-                  ],
+                  'codecs': [{'name': 'bytes'}] + (
+                      [compression] if compression else []),
                   'index_codecs': [{'name': 'bytes'}, {'name': 'crc32c'}],
               },
           }],
@@ -130,11 +131,16 @@ class Writer:
   Attributes:
     root: the arrays' folder (see `root`).
     split: the split being written.
+    chunk: side of the inner chunks.
+    compression: zarr v3 codec of each chunk, None for raw bytes.
   """
 
-  def __init__(self, root_dir: str, split: str):
+  def __init__(self, root_dir: str, split: str, *, chunk: int = CHUNK,
+               compression: dict[str, Any] | None = COMPRESSION):
     self.root = os.fspath(root_dir)
     self.split = split
+    self.chunk = chunk
+    self.compression = compression
     self._context = ts.Context({'cache_pool': {'total_bytes_limit': 0}})
     self._arrays: dict[str, ts.TensorStore] = {}
     self._rows: dict[str, int] = {}
@@ -157,7 +163,8 @@ class Writer:
     name = array_name(self.split, height, width)
     if name not in self._arrays:
       self._arrays[name] = _new_array(
-          posixpath.join(self.root, name), count, height, width, self._context)
+          posixpath.join(self.root, name), count, height, width, self._context,
+          self.chunk, self.compression)
       self._rows[name] = 0
     array = self._arrays[name]
     if array.shape[1] != count:

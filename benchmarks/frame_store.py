@@ -22,10 +22,16 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO_ROOT not in sys.path:
+  sys.path.insert(0, _REPO_ROOT)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
@@ -34,6 +40,10 @@ _WINDOWS = flags.DEFINE_integer('windows', 6, 'Examples written per layout.')
 _BATCH = flags.DEFINE_integer('batch', 32, 'Reads issued at once.')
 _READS = flags.DEFINE_integer('reads', 256, 'Crops read per measurement.')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'Measurements (median kept).')
+_CACHE_BYTES = flags.DEFINE_integer(
+    'cache_bytes', 0, "The reader's tensorstore cache. 0: every read"
+    " decompresses, as training's random reads over a data set much larger"
+    " than any cache do.")
 _CHUNKS = flags.DEFINE_list('chunks', ['32', '64', '128'], 'Chunk sides.')
 _CODECS = flags.DEFINE_list(
     'codecs', ['raw', 'zstd1', 'zstd3', 'lz4', 'lz4_bitshuffle',
@@ -103,7 +113,7 @@ def _measure(root: str, chunk: int, codec: str, examples, crops: Sequence[int],
   }
   rng = np.random.default_rng(1)
   for crop in list(crops) + [8, None]:
-    reader = frame_store.Reader(root)
+    reader = frame_store.Reader(root, cache_bytes=_CACHE_BYTES.value)
     count = reads if crop else max(4, reads // 32)
     if crop:
       requests = [frame_store.Crop(

@@ -30,10 +30,16 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Sequence
 
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO_ROOT not in sys.path:
+  sys.path.insert(0, _REPO_ROOT)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 

@@ -9,10 +9,11 @@ zarr v3 arrays written and read with tensorstore:
   holds the blurry image (image 0) and its T sharp frames (images 1..T) of
   one example. GoPro has one array per split; DVD one per video size.
 * Each row is one shard file (zarr's ``sharding_indexed`` codec), cut into
-  inner chunks of all 1 + T images by `CHUNK` x `CHUNK` pixels, each
-  compressed with zstd (`COMPRESSION`). A random crop reads and
-  decompresses only the chunks it overlaps: for 128 x 128 crops about 2.3x
-  the crop's pixels, against 56x for decoding the whole PNG frames.
+  inner chunks of all 1 + T images by about `CHUNK` x `CHUNK` pixels (60 x
+  64 for 720 x 1280 frames), stored raw (`COMPRESSION`). A random crop reads
+  only the chunks it overlaps, about 2.3x the crop's pixels for 128 x 128
+  crops, and decodes nothing, against decoding 8 whole PNG frames (56x the
+  crop) before.
 * A record points at its pixels with ``frames_array`` (the array's name),
   ``frames_row`` and ``frames_size`` ((H, W)), see `RECORD_FIELDS`.
 * ``frames/<split>.json`` lists a split's arrays and their lengths.
@@ -38,13 +39,19 @@ import tensorstore as ts
 
 # Folder of the arrays inside a builder's data dir.
 FOLDER = 'frames'
-# Side of the inner chunks. Smaller chunks waste less around a crop but cost
-# more per-chunk work; 64 measured best for 128 and 256 crops (BENCHMARKS.md).
+# Side of the inner chunks, about: each frame axis gets the divisor of its
+# length closest to it (within 3/4 to 3/2 of it), so that no chunk is cut by
+# the frame's edge (720 -> 60, 1280 -> 64), or CHUNK where none is. Smaller
+# chunks read less around a crop (a remote store's bytes) but cost more
+# per-chunk work; see BENCHMARKS.md.
 CHUNK = 64
-# Compression of each inner chunk (a zarr v3 codec). zstd at level 1: the
-# higher levels gain under 1% on noisy frames (BENCHMARKS.md) and write
-# slower; decompression speed barely depends on the level.
-COMPRESSION = {'name': 'zstd', 'configuration': {'level': 1}}
+# Compression of each inner chunk (a zarr v3 codec), None for raw bytes.
+# Measured on GoPro-like frames (BENCHMARKS.md): zstd stores 10% less of a
+# noisy frame than raw bytes (20% with the smoother blurry image) but makes
+# a random crop cost 3x the CPU time; lz4 stores no less than raw. Noisy
+# natural images need PNG's prediction filters to compress well, which no
+# zarr codec has.
+COMPRESSION = None
 # Bytes of decoded chunks and shard indices each process keeps.
 CACHE_BYTES = 64 << 20
 # Rows an array may reach while it is written; shrunk to the real count when
@@ -88,11 +95,21 @@ def _round_up(value: int, multiple: int) -> int:
   return -(-value // multiple) * multiple
 
 
+def chunk_length(length: int, target: int = CHUNK) -> int:
+  """The chunk length for a frame axis of ``length`` pixels (see `CHUNK`)."""
+  if length <= target:
+    return length
+  divisors = [d for d in range(target * 3 // 4, target * 3 // 2 + 1)
+              if length % d == 0]
+  return min(divisors, key=lambda d: (abs(d - target), d), default=target)
+
+
 def _new_array(path: str, images: int, height: int, width: int,
                context: ts.Context, chunk_side: int,
                compression: dict[str, Any] | None) -> ts.TensorStore:
   """Creates an empty (capacity, images, height, width, 3) array."""
-  chunk = [1, images, min(chunk_side, height), min(chunk_side, width), 3]
+  chunk = [1, images, chunk_length(height, chunk_side),
+           chunk_length(width, chunk_side), 3]
   # A shard is one example; its grid is rounded up to whole inner chunks
   # (zarr requires that), the part beyond the frame is never stored.
   shard = [1, images, _round_up(height, chunk[2]), _round_up(width, chunk[3]), 3]
@@ -270,19 +287,21 @@ class Reader:
 
   Attributes:
     root: the arrays' folder (see `root`).
+    cache_bytes: size of the process's tensorstore cache.
   """
 
-  def __init__(self, root_dir: str):
+  def __init__(self, root_dir: str, cache_bytes: int = CACHE_BYTES):
     self.root = os.fspath(root_dir)
+    self.cache_bytes = cache_bytes
     self._lock = threading.Lock()
     self._context: ts.Context | None = None
     self._arrays: dict[str, ts.TensorStore] = {}
 
   def __getstate__(self) -> dict[str, Any]:
-    return {'root': self.root}
+    return {'root': self.root, 'cache_bytes': self.cache_bytes}
 
   def __setstate__(self, state: dict[str, Any]) -> None:
-    self.__init__(state['root'])
+    self.__init__(state['root'], state['cache_bytes'])
 
   def array(self, name: str) -> ts.TensorStore:
     """The opened array ``name`` (e.g. 'train/720x1280')."""
@@ -291,7 +310,7 @@ class Reader:
       with self._lock:
         if self._context is None:
           self._context = ts.Context(
-              {'cache_pool': {'total_bytes_limit': CACHE_BYTES}})
+              {'cache_pool': {'total_bytes_limit': self.cache_bytes}})
         array = self._arrays.get(name)
         if array is None:
           array = ts.open(

@@ -16,7 +16,7 @@ def _images(rng, count, height, width):
 
 def test_round_trip_of_examples_of_two_sizes(tmp_path):
   rng = np.random.default_rng(0)
-  # 70 x 150 spans several 64 x 64 chunks, partial ones at the edges.
+  # 70 x 150 spans two 70 x 75 chunks.
   examples = [_images(rng, 8, 70, 150) for _ in range(3)]
   examples.insert(1, _images(rng, 8, 20, 30))
   root = str(tmp_path / 'frames')
@@ -59,17 +59,36 @@ def test_round_trip_of_examples_of_two_sizes(tmp_path):
       (tmp_path / 'frames' / 'train' / '70x150' / 'zarr.json').read_text())
   assert metadata['shape'] == [3, 8, 70, 150, 3]
   [sharding] = metadata['codecs']
-  assert sharding['configuration']['chunk_shape'] == [1, 8, 64, 64, 3]
+  assert sharding['configuration']['chunk_shape'] == [1, 8, 70, 75, 3]
 
 
-def test_examples_are_compressed(tmp_path):
-  smooth = np.broadcast_to(
-      np.arange(128, dtype=np.uint8)[None, None, :, None], (8, 96, 128, 3))
-  root = str(tmp_path / 'frames')
-  with frame_store.Writer(root, 'test') as writer:
-    writer.add(smooth)
-  size = os.path.getsize(os.path.join(root, 'test', '96x128', 'c.0.0.0.0.0'))
-  assert size < smooth.nbytes / 20
+@pytest.mark.parametrize('length,chunk', [
+    (720, 60), (1280, 64), (1080, 60), (1920, 64), (128, 64), (32, 32),
+    (150, 75), (97, 64),  # 97 is prime: a partial chunk at the edge.
+])
+def test_chunk_lengths_divide_the_frame(length, chunk):
+  assert frame_store.chunk_length(length) == chunk
+
+
+def test_raw_by_default_or_compressed(tmp_path):
+  smooth = np.ascontiguousarray(np.broadcast_to(
+      np.arange(128, dtype=np.uint8)[None, None, :, None], (8, 120, 128, 3)))
+  sizes = {}
+  for name, compression in (('raw', None),
+                            ('zstd', {'name': 'zstd',
+                                      'configuration': {'level': 1}})):
+    root = str(tmp_path / name)
+    kwargs = {} if compression is None else {'compression': compression}
+    with frame_store.Writer(root, 'test', **kwargs) as writer:
+      writer.add(smooth)
+    sizes[name] = os.path.getsize(
+        os.path.join(root, 'test', '120x128', 'c.0.0.0.0.0'))
+    assert np.array_equal(frame_store.Reader(root).read('test/120x128', 0),
+                          smooth)
+  # Raw: the pixels and the shard's index (4 chunks of 60 x 64, 16 bytes
+  # each, and a checksum), no padding.
+  assert sizes['raw'] == smooth.nbytes + 4 * 16 + 4
+  assert sizes['zstd'] < smooth.nbytes / 20
 
 
 def test_whole_examples_from_records(tmp_path):

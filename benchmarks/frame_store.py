@@ -35,7 +35,8 @@ if _REPO_ROOT not in sys.path:
 from absl import app
 from absl import flags
 
-_TINY = flags.DEFINE_bool('tiny', False, 'Small frames and few reads.')
+_TINY = flags.DEFINE_bool('tiny', False, '96x64 frames and 16, 32 crops,'
+                          ' for a quick test.')
 _WINDOWS = flags.DEFINE_integer('windows', 6, 'Examples written per layout.')
 _BATCH = flags.DEFINE_integer('batch', 32, 'Reads issued at once.')
 _READS = flags.DEFINE_integer('reads', 256, 'Crops read per measurement.')
@@ -145,8 +146,8 @@ def main(argv: Sequence[str]) -> None:
                          f' {", ".join(_CODEC_SPECS)}.')
   size = (96, 64) if _TINY.value else (1280, 720)
   crops = (16, 32) if _TINY.value else (128, 256)
-  examples = _examples(2 if _TINY.value else _WINDOWS.value, size)
-  reads = 8 if _TINY.value else _READS.value
+  examples = _examples(_WINDOWS.value, size)
+  reads = _READS.value
   print(f'load average {os.getloadavg()}')
   with tempfile.TemporaryDirectory() as tmp:
     for chunk in (int(c) for c in _CHUNKS.value):

@@ -89,7 +89,8 @@ def test_conv_formulations_benchmark_runs_tiny_and_agrees():
 def test_frame_store_benchmark_runs_tiny():
   result = subprocess.run(
       [sys.executable, "benchmarks/frame_store.py", "--tiny",
-       "--chunks=16,64", "--codecs=raw,zstd1", "--repeats=1"],
+       "--chunks=16,64", "--codecs=raw,zstd1", "--repeats=1", "--windows=2",
+       "--batch=4", "--reads=8", "--cache_bytes=0"],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   rows = [json.loads(l) for l in result.stdout.splitlines()

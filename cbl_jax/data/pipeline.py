@@ -24,14 +24,14 @@ The data config (``config.data``, an `ml_collections.ConfigDict`) has:
 * ``worker_count``: grain worker processes, 0 to read in this process.
 
 Training stream. The split is shuffled with a fresh permutation every epoch
-and repeated forever; element i of that stream gets its own augmentation,
+(drawn from (seed, epoch)) and repeated forever; element i of that stream gets its own augmentation,
 drawn from a Generator seeded by (seed, i). Global batch k is stream
 elements ``[k * G, (k + 1) * G)`` (G the global batch size), and process p of
 P gets rows ``[p * G / P, (p + 1) * G / P)`` of it: the process-local blocks,
 concatenated in process order, are the single-process global batch, which is
 the layout `jax.make_array_from_process_local_data` expects for a batch axis
 sharded over devices in process order (as `jax.make_mesh` orders them). Each
-process reads and decodes only its own rows. Everything is index arithmetic
+process reads only its own rows' pixels. Everything is index arithmetic
 on a grain `MapDataset`, so starting at step s yields exactly batches s, s+1,
 ... of a run started at step 0.
 
@@ -64,8 +64,9 @@ DATASETS = ('synthetic_motion', 'gopro', 'dvd')
 Batch = dict[str, np.ndarray]
 
 # Threads preparing batches in each process. A batch's reads already run
-# concurrently inside tensorstore, so two batches in flight keep the cores
-# busy; more only add contention on small hosts.
+# concurrently inside tensorstore; a few batches in flight overlap one's
+# Python work (records, crop draws, stacking) with another's reads. More only
+# add contention on small hosts.
 _NUM_READ_THREADS = min(4, os.cpu_count() or 1)
 # Length of the endless training stream (what grain's repeat() uses).
 _STREAM_LENGTH = sys.maxsize

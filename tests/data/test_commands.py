@@ -65,6 +65,11 @@ def test_benchmark_gopro_mode(tmp_path):
                 f'--work_dir={work_dir}', '--gopro_size=64by48')
   assert result.returncode == 1
   assert "--gopro_size='64by48' is not WIDTHxHEIGHT" in result.stderr
+  (tmp_path / 'empty').mkdir()
+  result = _run('benchmarks/input_pipeline.py', '--gopro',
+                f'--work_dir={work_dir}', f'--gopro_images={tmp_path}/empty')
+  assert result.returncode == 1
+  assert f'No *_sharp1.png GoPro frames in {tmp_path}/empty' in result.stderr
 
 
 def test_build_command(tmp_path):

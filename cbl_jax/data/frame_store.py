@@ -15,14 +15,16 @@ zarr v3 arrays written and read with tensorstore:
   crops, and decodes nothing, against decoding 8 whole PNG frames (56x the
   crop) before.
 * A record points at its pixels with ``frames_array`` (the array's name),
-  ``frames_row`` and ``frames_size`` ((H, W)), see `RECORD_FIELDS`.
+  ``frames_row`` and ``frames_size`` ((H, W)), the fields `Writer.add`
+  returns.
 * ``frames/<split>.json`` lists a split's arrays and their lengths.
 
 Reads go through one tensorstore `Context` per process with a small cache
 (`CACHE_BYTES`): it holds shard indices and recently read chunks, and bounds
 memory whatever the data set's size. Many reads issued before any is waited
 for run concurrently in tensorstore's C++ thread pool; `Reader.read_many`
-does that for a batch. Paths may be local or ``gs://bucket/...``.
+does that for a batch. Paths may be local folders or URLs tensorstore
+reads, such as ``gs://bucket/...`` (only local folders are tested here).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ FOLDER = 'frames'
 CHUNK = 64
 # Compression of each inner chunk (a zarr v3 codec), None for raw bytes.
 # Measured on GoPro-like frames (BENCHMARKS.md): zstd stores 10% less of a
-# noisy frame than raw bytes (20% with the smoother blurry image) but makes
-# a random crop cost 3x the CPU time; lz4 stores no less than raw. Noisy
+# noisy frame than raw bytes (17% less of a whole example, whose blurry image
+# is smoother) but makes a random crop cost 3x the CPU time; lz4 stores no
+# less than raw. Noisy
 # natural images need PNG's prediction filters to compress well, which no
 # zarr codec has.
 COMPRESSION = None
@@ -57,11 +60,9 @@ CACHE_BYTES = 64 << 20
 # Rows an array may reach while it is written; shrunk to the real count when
 # the writer closes.
 _CAPACITY = 1 << 40
-# Shard writes in flight per writer: compression overlaps the builder's
-# decoding, memory stays at a few examples.
+# Shard writes in flight per writer: writing overlaps the builder's
+# decoding, and memory stays at a few examples.
 _PENDING_WRITES = 4
-
-RECORD_FIELDS = ('frames_array', 'frames_row', 'frames_size')
 
 
 def array_name(split: str, height: int, width: int) -> str:
@@ -172,10 +173,11 @@ class Writer:
     Returns:
       {'frames_array', 'frames_row', 'frames_size'} for the example's record.
     """
-    images = np.ascontiguousarray(images, dtype=np.uint8)
-    if images.ndim != 4 or images.shape[-1] != 3:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
       raise ValueError(
-          f'Expected (1 + T, H, W, 3) images, got shape {images.shape}.')
+          f'Expected (1 + T, H, W, 3) uint8 images, got {images.dtype} of'
+          f' shape {images.shape}.')
     count, height, width, _ = images.shape
     name = array_name(self.split, height, width)
     if name not in self._arrays:
@@ -192,7 +194,9 @@ class Writer:
     self._rows[name] = row + 1
     while len(self._pending) >= _PENDING_WRITES:
       self._pending.pop(0).result()
-    self._pending.append(array[row].write(images))
+    write = array[row].write(images)
+    write.copy.result()  # The caller may reuse `images` from here on.
+    self._pending.append(write)
     return {
         'frames_array': name,
         'frames_row': row,

@@ -111,9 +111,11 @@ def test_whole_examples_from_records(tmp_path):
 def test_errors(tmp_path):
   root = str(tmp_path / 'frames')
   with frame_store.Writer(root, 'train') as writer:
-    with pytest.raises(ValueError, match=r'Expected \(1 \+ T, H, W, 3\) images'
-                       r', got shape \(4, 4, 3\)'):
+    with pytest.raises(ValueError, match=r'Expected \(1 \+ T, H, W, 3\) uint8'
+                       r' images, got uint8 of shape \(4, 4, 3\)\.'):
       writer.add(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match='got float32 of shape'):
+      writer.add(np.zeros((8, 4, 4, 3), np.float32))
     writer.add(np.zeros((8, 4, 4, 3), np.uint8))
     with pytest.raises(ValueError, match='Examples of train/4x4 hold 8'
                        ' images, this one 2.'):

@@ -48,16 +48,20 @@ def _windows(frames, split):
           for start in range(0, len(stack) - 6, 7)]
 
 
-def _locate(crop, windows):
-  """(window, top, left) where ``crop`` (c, c, 3) is the first frame's."""
+def _find(crop, windows):
+  """Every (window, top, left) where ``crop`` (c, c, 3) is the first frame's."""
   size = crop.shape[0]
   found = []
   for number, window in enumerate(windows):
     views = sliding_window_view(window[0], (size, size, 3))[..., 0, :, :, :]
     tops, lefts = np.nonzero((views == crop).all(axis=(-3, -2, -1)))
     found += [(number, int(t), int(l)) for t, l in zip(tops, lefts)]
-  assert len(found) == 1, found
-  return found[0]
+  return found
+
+
+def _locate(crop, windows):
+  [found] = _find(crop, windows)
+  return found
 
 
 def test_training_crops_are_the_source_pixels(gopro):
@@ -79,6 +83,30 @@ def test_training_crops_are_the_source_pixels(gopro):
       # pixel, so the crop of the stored blurry image equals it).
       assert np.array_equal(blurry, blur.synthesize_blur(source))
   assert seen == set(range(len(windows)))  # Every window comes up.
+
+
+def test_augmented_crops_are_flipped_source_pixels(gopro):
+  config, frames = gopro
+  windows = _windows(frames, 'train')
+  seen = set()
+  for batch in _take(pipeline.create_train_dataset(
+      config, seed=3, global_batch_size=5), 4):
+    for blurry, sharp in zip(batch['blurry'], batch['sharp']):
+      matches = []
+      for flip_lr, flip_ud, reverse in itertools.product((0, 1), repeat=3):
+        undone_b, undone_s = blurry, sharp[::-1] if reverse else sharp
+        if flip_lr:
+          undone_b, undone_s = undone_b[:, ::-1], undone_s[:, :, ::-1]
+        if flip_ud:
+          undone_b, undone_s = undone_b[::-1], undone_s[:, ::-1]
+        for number, top, left in _find(undone_s[0], windows):
+          source = windows[number][:, top:top + 16, left:left + 16]
+          if np.array_equal(undone_s, source):
+            assert np.array_equal(undone_b, blur.synthesize_blur(source))
+            matches.append((flip_lr, flip_ud, reverse))
+      assert len(matches) == 1  # One flip and time order explains it.
+      seen.add(matches[0])
+  assert len(seen) >= 6  # Flips and reversal do happen, independently.
 
 
 def test_resume_and_processes_give_the_single_process_batches(gopro):

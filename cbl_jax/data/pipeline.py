@@ -93,7 +93,8 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
     data_config: ``config.data``.
 
   Returns:
-    The builder, ready for `as_data_source`.
+    The builder, ready for `as_data_source` (the records) and
+    `frame_store.data_source` (whole examples).
 
   Raises:
     ValueError: unknown dataset or builder config.

@@ -1,5 +1,6 @@
 """Benchmarks are scripts, not tests: here they only have to run, tiny."""
 
+import json
 import pathlib
 import re
 import subprocess
@@ -134,3 +135,27 @@ def test_accelerator_benchmark_runs_tiny_on_the_cpu(tmp_path):
   assert re.search(r"input pipeline .*: [\d.]+ examples/s", out)
   assert re.search(r"contextual \(contiguous\) loss alone [\d.]+ s = \d+% "
                    r"of the stage-2 step's time", out)
+
+
+def test_frame_store_benchmark_runs_tiny():
+  result = subprocess.run(
+      [sys.executable, "benchmarks/frame_store.py", "--tiny",
+       "--chunks=16,64", "--codecs=raw,zstd1", "--repeats=1", "--windows=2",
+       "--batch=4", "--reads=8", "--cache_bytes=0"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  rows = [json.loads(l) for l in result.stdout.splitlines()
+          if l.startswith("{")]
+  assert [(r["chunk"], r["codec"]) for r in rows] == [
+      (16, "raw"), (16, "zstd1"), (64, "raw"), (64, "zstd1")]
+  for row in rows:
+    assert row["bytes_per_image"] > 0 and row["write_cpu_ms_per_example"] > 0
+    assert min(row["read_16_cpu_ms"], row["read_32_cpu_ms"],
+               row["read_8_cpu_ms"], row["read_full_cpu_ms"]) >= 0
+  # Noisy GoPro-like frames: zstd stores less than the raw pixels.
+  assert rows[1]["bytes_per_image"] < rows[0]["bytes_per_image"]
+  result = subprocess.run(
+      [sys.executable, "benchmarks/frame_store.py", "--tiny", "--codecs=png"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 1
+  assert "Unknown --codecs png; choose from raw, zstd1" in result.stderr

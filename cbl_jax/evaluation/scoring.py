@@ -146,7 +146,8 @@ def data_config(dataset: str, builder_config: str | None = None,
     split: the split to evaluate.
     data_dir: TFDS data dir.
     manual_dir: the manual download.
-    num_examples: first N examples only; None for all.
+    num_examples: N examples spread evenly over all sequences; None for
+      all.
 
   Returns:
     The data config, full frames.

@@ -9,7 +9,8 @@ generator and the discriminator), prints what each device holds of the
 train state under the sharding rule of `cbl_jax/training/sharding.py` next
 to a fully replicated state, and XLA's memory analysis of the compiled step
 (arguments, outputs, temporaries, and the donated bytes that outputs reuse),
-with its peak estimate: arguments + outputs + temporaries - donated. Nothing
+with its peak estimate: arguments + outputs + temporaries - donated, and
+XLA's FLOP count of the step. Nothing
 is allocated or run: states are shapes, steps are compiled for them, so the
 paper's configuration can be sized on any machine; `--devices` fakes that
 many host devices (it must be set before JAX starts, so it is a flag here).
@@ -29,6 +30,8 @@ import sys
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
   sys.path.insert(0, _REPO_ROOT)
+
+from benchmarks import machine  # pylint: disable=g-import-not-at-top
 
 GIB = 2**30
 MIB = 2**20
@@ -86,9 +89,10 @@ def measure(config, dtype: str, compile_steps: bool) -> list[dict]:
             state, everything_replicated),
     }
     if compile_steps:
-      analysis = step.lower(training.targets[has_d], batch,
-                            rng).compile().memory_analysis()
+      compiled = step.lower(training.targets[has_d], batch, rng).compile()
+      analysis = compiled.memory_analysis()
       row.update(
+          gflop=machine.compiled_flops(compiled) / 1e9,
           arguments=analysis.argument_size_in_bytes,
           outputs=analysis.output_size_in_bytes,
           temporaries=analysis.temp_size_in_bytes,
@@ -133,8 +137,9 @@ def main(argv=None) -> int:
     print(f"# {message}")
   print("| stage | dtype | batch x crop | state / device | state replicated |"
         + ("" if args.state_only else
-           " arguments | outputs | temporaries | donated | peak estimate |"))
-  print("|---|---|---|---|---|" + ("" if args.state_only else "---|" * 5))
+           " arguments | outputs | temporaries | donated | peak estimate |"
+           " GFLOP / step / device |"))
+  print("|---|---|---|---|---|" + ("" if args.state_only else "---|" * 6))
   summary = None
   for dtype in dtypes:
     for row in measure(config, dtype, not args.state_only):
@@ -144,6 +149,7 @@ def main(argv=None) -> int:
       if not args.state_only:
         cells += [f"{row[k] / MIB:.1f} MiB" for k in
                   ("arguments", "outputs", "temporaries", "donated", "peak")]
+        cells.append(f"{row['gflop']:.1f}")
       print("| " + " | ".join(cells) + " |")
       if row["stage"] == 2 and (summary is None or dtype == "float32"):
         summary = row

@@ -115,8 +115,8 @@ def test_memory_benchmark_compiles_both_stages_tiny():
           or l.startswith("| 2 |")]
   assert [r[0] for r in rows] == ["1", "2"]
   for row in rows:
-    peak = float(row[-1].split()[0])
-    assert peak > 0
+    peak, gflop = float(row[-2].split()[0]), float(row[-1])
+    assert peak > 0 and gflop > 0
 
 
 def test_accelerator_benchmark_runs_tiny_on_the_cpu(tmp_path):

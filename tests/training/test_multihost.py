@@ -45,14 +45,26 @@ def _steps(workdir):
   return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
 
 
+@pytest.fixture
+def processes():
+  """Processes a test starts; any still running at its end are killed."""
+  started = []
+  yield started
+  for proc in started:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+
+
 @pytest.mark.parametrize("signalled", [0, 1])
 def test_sigterm_to_one_process_saves_one_step_everywhere(
-    signalled, tiny_data_dir, tmp_path):
+    signalled, tiny_data_dir, tmp_path, processes):
   workdir = tmp_path / "run"
   long_run = ("--config.stage1_steps=100000", "--config.stage2_steps=0",
               "--config.checkpoint_every_steps=100000",
               "--config.eval_every_steps=100000")
   procs, logs = _start(tmp_path, "train", workdir, tiny_data_dir, *long_run)
+  processes.extend(procs)
   deadline = time.time() + 300
   while "train/content_loss" not in logs[0].read_text():
     assert all(p.poll() is None for p in procs), logs[0].read_text()[-3000:]
@@ -73,15 +85,17 @@ def test_sigterm_to_one_process_saves_one_step_everywhere(
   procs, logs = _start(tmp_path, "train", workdir, tiny_data_dir,
                        f"--config.stage1_steps={saved[0] + 1}",
                        "--config.stage2_steps=0", tag="again")
+  processes.extend(procs)
   for proc, log in zip(procs, logs):
     assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
     assert f"Resuming at step {saved[0]}" in log.read_text()
   assert saved[0] + 1 in _steps(workdir)
 
 
-def test_two_processes_prepare_shared_data_once(tmp_path):
+def test_two_processes_prepare_shared_data_once(tmp_path, processes):
   data_dir = tmp_path / "shared_tfds"
   procs, logs = _start(tmp_path, "prepare", tmp_path / "unused", data_dir)
+  processes.extend(procs)
   results = []
   for proc, log in zip(procs, logs):
     assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]

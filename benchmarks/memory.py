@@ -149,7 +149,7 @@ def main(argv=None) -> int:
       if not args.state_only:
         cells += [f"{row[k] / MIB:.1f} MiB" for k in
                   ("arguments", "outputs", "temporaries", "donated", "peak")]
-        cells.append(f"{row['gflop']:.1f}")
+        cells.append(f"{row['gflop']:.4g}")
       print("| " + " | ".join(cells) + " |")
       if row["stage"] == 2 and (summary is None or dtype == "float32"):
         summary = row

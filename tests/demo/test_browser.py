@@ -40,6 +40,9 @@ from cbl_jax.inference import image_io
 from tests.inference.helpers import REPO_ROOT
 from tests.inference.helpers import real_path
 
+# One worker runs them all (scripts/test.sh uses --dist loadgroup), so one
+# demo server starts.
+pytestmark = pytest.mark.xdist_group("browser")
 REQUIRED = bool(os.environ.get("CI"))
 # What headless Chromium needs here: no sandbox as root, no GPU, and none of
 # its background connections to Google, which this machine refuses.

@@ -43,6 +43,8 @@ CASES = [
     (["cbl_jax.predict", "--input={tmp}/photo.png", "--output={tmp}/out",
       "--checkpoint={tmp}/no_checkpoint"],
      "Checkpoint"),
+    (["cbl_jax.demo", "--checkpoint={tmp}/no_checkpoint", "--port=1"],
+     "demo: Checkpoint"),
     (["cbl_jax.evaluate", "--output={tmp}/out"],
      "give exactly one of --dataset, --pairs_dir or --input"),
     (["cbl_jax.data.build", "--name=imagenet", "--data_dir={tmp}/out"],

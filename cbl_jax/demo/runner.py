@@ -18,7 +18,9 @@ Problems with the file itself (not an image, damaged, too large) raise
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import functools
 import itertools
 import pathlib
 import shutil
@@ -230,7 +232,8 @@ class DemoRunner:
     model: the generator.
     tiles: tiling of large photos and video frames.
     limits: what uploads may be.
-    root: folder of the result folders.
+    root: folder of the result folders; by default a temporary one that
+      is removed when the process ends.
   """
 
   def __init__(self, model: model_lib.LoadedGenerator,
@@ -240,8 +243,12 @@ class DemoRunner:
     self.model = model
     self.tiles = tiles
     self.limits = limits
-    self.root = pathlib.Path(
-        root or tempfile.mkdtemp(prefix="cbl_jax_demo_")).resolve()
+    if root is None:
+      root = tempfile.mkdtemp(prefix="cbl_jax_demo_")
+      # A folder of its own making goes when the server stops.
+      atexit.register(functools.partial(shutil.rmtree, root,
+                                        ignore_errors=True))
+    self.root = pathlib.Path(root).resolve()
     self.root.mkdir(parents=True, exist_ok=True)
     self._counter = itertools.count()
     self._lock = threading.Lock()

@@ -26,6 +26,7 @@ import contextlib
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def server(tmp_path_factory):
   folder = tmp_path_factory.mktemp("demo")
   port = _free_port()
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
-             GRADIO_TEMP_DIR=str(folder / "gradio"))
+             GRADIO_TEMP_DIR=str(folder / "gradio"), TMPDIR=str(folder))
   log = open(folder / "server.log", "w")  # pylint: disable=consider-using-with
   process = subprocess.Popen(
       [sys.executable, "-m", "cbl_jax.demo", f"--port={port}",
@@ -104,11 +105,13 @@ def server(tmp_path_factory):
         time.sleep(0.5)
     yield url
   finally:
-    process.terminate()
+    # Ctrl-C, as a user stops it: the demo then removes its results.
+    process.send_signal(signal.SIGINT)
     try:
-      process.wait(timeout=20)
+      process.wait(timeout=30)
     except subprocess.TimeoutExpired:
       process.kill()
+      process.wait()
     log.close()
 
 

@@ -404,9 +404,16 @@ class DemoRunner:
         first.update(image=image, group=group, own=frames)
       scores.append(metrics.reblur_consistency(frames, image))
 
-    result = video.slow_motion(
-        predict, path, folder / video.OUTPUT_NAME, align=True,
-        max_frames=self.limits.max_video_frames, on_group=on_group)
+    try:
+      result = video.slow_motion(
+          predict, path, folder / video.OUTPUT_NAME, align=True,
+          max_frames=self.limits.max_video_frames, on_group=on_group)
+    except BaseException as e:
+      shutil.rmtree(folder, ignore_errors=True)  # No half-written video.
+      if isinstance(e, ValueError):
+        # Frames past the header's count, or a decoding error mid-file.
+        raise UploadError(str(e).replace(str(path), path.name)) from e
+      raise
     reblur = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
     preview = folder / "input.png"
     image_io.write_png(preview, visualization.to_uint8(first["image"]))

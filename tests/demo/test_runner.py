@@ -1,5 +1,6 @@
 """The demo's work without the page: results, limits and messages."""
 
+import dataclasses
 import zipfile
 
 import av
@@ -103,7 +104,7 @@ def test_levels_and_speed(runner, tmp_path):
       1000 / 14, abs=2)
 
 
-def test_video(runner, tmp_path):
+def test_video(runner, tmp_path, monkeypatch):
   clip = _clip(tmp_path / "clip.mp4", _frames(4), fps=24)
   seen = []
   result = runner.run(clip, progress=lambda f, text: seen.append((f, text)))
@@ -118,6 +119,17 @@ def test_video(runner, tmp_path):
   assert set(result.reblur) == {"psnr", "ssim", "motion", "map_scale"}
   assert seen[0][1].startswith("Video frame 1 of 4")
   assert seen[-1][1].startswith("Video frame 4 of 4")
+  real_probe = video.probe
+  # A clip whose header gives no frame count is held to the limit as it
+  # is decoded, and leaves no folder behind.
+  monkeypatch.setattr(video, "probe", lambda p: dataclasses.replace(
+      real_probe(p), num_frames=0))
+  long = _clip(tmp_path / "long.mp4", _frames(6))
+  with pytest.raises(runner_lib.UploadError,
+                     match="^long.mp4 has more than 5 frames"):
+    runner.run(long)
+  assert [p.name for p in runner.root.iterdir()] == [result.folder.name]
+  monkeypatch.undo()
   # A video under a name no suffix gives away is found by PyAV.
   renamed = clip.rename(tmp_path / "clip.data")
   assert runner.run(renamed).kind == "video"

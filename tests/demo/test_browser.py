@@ -75,7 +75,9 @@ def _free_port() -> int:
     return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+# Session-wide: on one xdist worker the group's tests may be interleaved with
+# other modules', which would restart a module-wide server.
+@pytest.fixture(scope="session")
 def server(tmp_path_factory):
   """The demo as a user starts it, on a free port; yields its URL."""
   pytest.importorskip("gradio", reason="the demo extra is not installed")
@@ -115,7 +117,7 @@ def server(tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
   executable = _chromium()
   try:

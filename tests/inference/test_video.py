@@ -87,7 +87,7 @@ def flips(directions: list[int]) -> int:
   return sum(a != b for a, b in zip(directions[:-1], directions[1:]))
 
 
-def test_clip_becomes_7x_and_alignment_removes_order_flips(tmp_path, capsys):
+def test_clip_becomes_7x_and_alignment_keeps_order(tmp_path, capsys):
   """The README's claim, end to end through the command line.
 
   Six clips of 9 frames (the shipped weights, as a user runs them): the
@@ -117,20 +117,22 @@ def test_clip_becomes_7x_and_alignment_removes_order_flips(tmp_path, capsys):
       np.testing.assert_allclose(np.diff(times), 1 / 210, atol=1e-4)
       groups = frames.reshape((CLIP_FRAMES, 7) + frames.shape[1:])
       directions[name, clip] = true_directions(groups, sharp)
-      total += flips(true_directions(groups, sharp))
+      total += flips(directions[name, clip])
     counts[name] = total
-  # Measured here: 0 flips aligned, 3 in the generator's order (clips 0, 4
-  # and 5: this model mostly keeps one order along a smooth motion and
-  # changes it where the motion turns).
-  assert counts["aligned"] < counts["unaligned"], (counts, directions)
+  # Measured with the weights shipped when this was written: 0 flips
+  # aligned, 3 in the generator's own order (in clips 0, 4 and 5; it keeps
+  # one order through most clips). Other weights may flip less on their
+  # own; the alignment must not make them flip more. The next test shows
+  # the alignment's gain where the generator's order is arbitrary.
+  assert counts["aligned"] <= counts["unaligned"], (counts, directions)
 
 
 def test_alignment_orders_an_order_blind_generator(tmp_path):
   """A generator that gets every frame right but picks the order by chance.
 
   That is what the contiguous loss trains for (a blurry frame does not say
-  which way time ran). Unaligned, about half the neighbours disagree;
-  aligned, none do.
+  which way time ran). Unaligned, about half the neighbours disagree (the
+  baseline); aligned, none do.
   """
   rng = np.random.default_rng(0)
   counts = {"aligned": 0, "unaligned": 0}

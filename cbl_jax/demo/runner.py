@@ -110,10 +110,6 @@ class Result:
   fps: float
 
 
-def _name(path: pathlib.Path) -> str:
-  return path.name
-
-
 def check_photo(path: pathlib.Path, limits: Limits) -> tuple[int, int]:
   """Checks an uploaded photo's header before anything is decoded.
 
@@ -127,7 +123,7 @@ def check_photo(path: pathlib.Path, limits: Limits) -> tuple[int, int]:
   Raises:
     UploadError: not an image, a damaged header, or over the size limit.
   """
-  name = _name(path)
+  name = path.name
   try:
     with Image.open(path) as image:
       width, height = image.size
@@ -171,7 +167,7 @@ def load_photo(path: pathlib.Path, limits: Limits) -> np.ndarray:
     return image_io.read_image(path)
   except ValueError as e:
     raise UploadError(
-        f"{_name(path)} cannot be read: it may be damaged or cut short"
+        f"{path.name} cannot be read: it may be damaged or cut short"
         f" ({str(e).rpartition(': ')[2]}).") from e
 
 
@@ -188,7 +184,7 @@ def check_video(path: pathlib.Path, limits: Limits) -> video.VideoInfo:
   Raises:
     UploadError: unreadable, too many frames or too large frames.
   """
-  name = _name(path)
+  name = path.name
   try:
     info = video.probe(path)
   except ValueError as e:
@@ -262,8 +258,7 @@ class DemoRunner:
         shutil.rmtree(stale, ignore_errors=True)
     return folder
 
-  def _predict_fn(self, total_calls: int, progress: ProgressFn | None,
-                  what: str = ""):
+  def _predict_fn(self, total_calls: int, progress: ProgressFn | None):
     """A predict function for `interpolation.interpolate` that reports."""
     calls = itertools.count()
 
@@ -273,14 +268,13 @@ class DemoRunner:
       def report(done, tiles):
         if progress is None:
           return
-        parts = [what] if what else []
+        parts = []
         if total_calls > 1:
           parts.append(f"generator call {index + 1} of {total_calls}")
         if tiles > 1:
           parts.append(f"tile {done} of {tiles}")
         text = ", ".join(parts) or "predicting"
-        progress((index + done / tiles) / total_calls,
-                 text[:1].upper() + text[1:])
+        progress((index + done / tiles) / total_calls, text.capitalize())
 
       return tiling.predict_tiled(self.model, image, self.tiles, report)
 

@@ -11,15 +11,16 @@ that a 640x352 photo runs tiled) and uploads files the way a person does.
   test's temporary folder otherwise.
 * Bad uploads (not an image, a damaged PNG, a photo over the size limit, a
   video over the frame limit) each get their message in the page, and the
-  server keeps serving: a bundled example then runs. (Gradio itself refuses files over --max_upload_mb;
-  tests/demo/test_main.py checks that the flag reaches it.)
+  server keeps serving: a bundled example then runs. (Gradio itself
+  refuses files over --max_upload_mb; tests/demo/test_main.py checks that
+  the flag reaches it.)
 * Three consecutive real blurry video frames as an MP4 become slow motion.
 * Every request the page makes goes to the demo's own address.
 
 The browser is the system's Chromium (Debian's `chromium` package; set
 $CBL_JAX_CHROMIUM to use another): browser downloads are not possible
-here. Without Chromium or Playwright the tests skip with the reason,
-except in CI ($CI set, as .ci/run does), where they fail.
+here. Without Chromium or Playwright the test skips with the reason,
+except in CI ($CI set, as .ci/run does), where it fails.
 """
 
 import contextlib
@@ -41,9 +42,6 @@ from cbl_jax.inference import image_io
 from tests.inference.helpers import REPO_ROOT
 from tests.inference.helpers import real_path
 
-# One worker runs them all (scripts/test.sh uses --dist loadgroup), so one
-# demo server starts.
-pytestmark = pytest.mark.xdist_group("browser")
 REQUIRED = bool(os.environ.get("CI"))
 # What headless Chromium needs here: no sandbox as root, no GPU, and none of
 # its background connections to Google, which this machine refuses.
@@ -75,9 +73,7 @@ def _free_port() -> int:
     return sock.getsockname()[1]
 
 
-# Session-wide: on one xdist worker the group's tests may be interleaved with
-# other modules', which would restart a module-wide server.
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory):
   """The demo as a user starts it, on a free port; yields its URL."""
   pytest.importorskip("gradio", reason="the demo extra is not installed")
@@ -117,7 +113,7 @@ def server(tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
   executable = _chromium()
   try:
@@ -131,18 +127,29 @@ def browser():
     chromium.close()
 
 
-@pytest.fixture
-def page(browser, server):
+@contextlib.contextmanager
+def open_page(browser, server):
   """A fresh tab on the demo that records where its requests go."""
   context = browser.new_context(viewport={"width": 1280, "height": 900})
   tab = context.new_page()
   tab.set_default_timeout(TIMEOUT_MS)
-  tab.hosts = set()
-  tab.on("request", lambda request: tab.hosts.add(request.url.split("/")[2]))
+  hosts = set()
+  tab.on("request", lambda request: hosts.add(request.url.split("/")[2]))
   tab.goto(server)
   yield tab
   context.close()
-  assert tab.hosts <= {server.split("/")[2]}, tab.hosts
+  assert hosts <= {server.split("/")[2]}, hosts
+
+
+def test_demo_in_a_browser(browser, server, tmp_path):
+  # One test, so that one server starts: pytest-xdist would spread several
+  # tests over its workers, each starting its own.
+  for check in (check_photo, check_bad_uploads_leave_the_server_serving,
+                check_video):
+    folder = tmp_path / check.__name__
+    folder.mkdir()
+    with open_page(browser, server) as page:
+      check(page, server, folder)
 
 
 def _upload(page, path):
@@ -177,7 +184,8 @@ def _video_state(page):
   }""")
 
 
-def test_photo(page, tmp_path):
+def check_photo(page, server, tmp_path):
+  del server
   photo = real_path("adobe240_blurry", "00785.png")  # 640x352: 6 tiles.
   _upload(page, photo)
   # Progress shows in the page while the tiles run.
@@ -226,7 +234,7 @@ def test_photo(page, tmp_path):
     assert image.width == 1280 and image.height > 900
 
 
-def test_bad_uploads_leave_the_server_serving(page, server, tmp_path):
+def check_bad_uploads_leave_the_server_serving(page, server, tmp_path):
   notes = tmp_path / "notes.txt"
   notes.write_text("not a photo")
   real = real_path("adobe240_blurry", "00777.png")
@@ -262,7 +270,8 @@ def test_bad_uploads_leave_the_server_serving(page, server, tmp_path):
   assert page.locator("#frames img").count() == 7
 
 
-def test_video(page, tmp_path):
+def check_video(page, server, tmp_path):
+  del server
   # Three consecutive real blurry frames of one Adobe240 video.
   frames = [np.asarray(Image.open(real_path("adobe240_blurry", name))
                        .convert("RGB"))

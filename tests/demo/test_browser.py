@@ -292,3 +292,14 @@ def check_video(page, server, tmp_path):
   assert state["playing"] and state["updates"] > 0, state
   assert not page.locator("#speed").is_visible()
   assert "slow_motion.mp4" in page.inner_text("#downloads").replace("\n", "")
+
+
+def test_a_missing_browser_skips_here_and_fails_in_ci(monkeypatch):
+  monkeypatch.delenv("CBL_JAX_CHROMIUM", raising=False)
+  monkeypatch.setattr(shutil, "which", lambda name: None)
+  monkeypatch.setattr(sys.modules[__name__], "REQUIRED", False)
+  with pytest.raises(pytest.skip.Exception, match="No Chromium found"):
+    _chromium()
+  monkeypatch.setattr(sys.modules[__name__], "REQUIRED", True)
+  with pytest.raises(pytest.fail.Exception, match="CI must run the browser"):
+    _chromium()

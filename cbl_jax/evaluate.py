@@ -65,7 +65,8 @@ MANUAL_DIR = flags.DEFINE_string(
     "Where the GoPro/DVD download was unzipped, if the split is not built "
     "yet.")
 NUM_EXAMPLES = flags.DEFINE_integer(
-    "num_examples", None, "Only the first N examples of the split.",
+    "num_examples", None, "Only N examples of the split, spread evenly over"
+    " all its sequences.",
     lower_bound=1)
 PAIRS_DIR = flags.DEFINE_string(
     "pairs_dir", None,

@@ -1,8 +1,9 @@
-r"""One blurry photo in, a short sharp video out.
+r"""One blurry photo in, a short sharp video out; a blurry clip, slow motion.
 
   python -m cbl_jax.predict --input=photo.jpg --output=out/
   python -m cbl_jax.predict --workdir=workdirs/gopro --input=photos/ \
       --output=out/ --levels=2
+  python -m cbl_jax.predict --input=clip.mp4 --output=out/
 
 For every input image `<stem>` this writes `out/<stem>/`:
 
@@ -23,6 +24,14 @@ a tile. --levels=N > 1 recursively re-deblurs averages of adjacent frames
 Inputs can be PNG, JPEG, BMP, TIFF, WebP or GIF, grayscale or colour, 8 or
 16 bits; EXIF orientation is applied and transparent pixels are composited
 over white (`cbl_jax.inference.image_io.read_image`). Outputs are RGB.
+
+A video (.mp4, .mov, .m4v, .mkv, .webm, .avi) `<stem>` becomes
+`out/<stem>/slow_motion.mp4`: every input frame turns into the 7 frames (or
+the --levels count), at 7 times the frame rate, each group in the time
+order that agrees with its neighbours (--align_order; see
+`cbl_jax.inference.video`). Frames stream through PyAV one at a time, so
+memory does not grow with the clip; rotated (portrait phone) clips come out
+upright, variable frame rates keep their timing, and the audio is dropped.
 
 A folder is processed image by image with a progress bar. A file that
 fails is reported by name and the others still run; the exit code is 1 if
@@ -50,6 +59,7 @@ from cbl_jax.inference import image_io
 from cbl_jax.inference import interpolation
 from cbl_jax.inference import model as model_lib
 from cbl_jax.inference import tiling
+from cbl_jax.inference import video
 
 flags.adopt_module_key_flags(cli_flags)
 LEVELS = flags.DEFINE_integer(
@@ -58,8 +68,14 @@ LEVELS = flags.DEFINE_integer(
     "each further level re-deblurs the average of every adjacent pair, "
     "giving 7 * (N - 1) frames from N (42 at level 2, 287 at level 3).",
     lower_bound=1, upper_bound=3)
-FPS = flags.DEFINE_float("fps", 7.0, "Frame rate of the GIF and the MP4.",
-                         lower_bound=0.1)
+FPS = flags.DEFINE_float(
+    "fps", 7.0, "Frame rate of a photo's GIF and MP4 (a video's output runs "
+    "at N times its own rate).", lower_bound=0.1)
+ALIGN_ORDER = flags.DEFINE_bool(
+    "align_order", True,
+    "Videos: put each frame's group in the time order that agrees with the "
+    "neighbouring frames, so the last frame of one group leads into the "
+    "first of the next; --noalign_order keeps the generator's order.")
 
 
 def predict_image(model: model_lib.LoadedGenerator, image: np.ndarray,
@@ -85,24 +101,66 @@ def predict_image(model: model_lib.LoadedGenerator, image: np.ndarray,
 def predict_file(model: model_lib.LoadedGenerator, path: pathlib.Path,
                  folder: pathlib.Path, levels: int = 1,
                  tiles: tiling.TileOptions = tiling.TileOptions(),
-                 fps: float = 7.0) -> list[str]:
-  """Predicts one image file and writes its outputs folder atomically.
+                 fps: float = 7.0, align_order: bool = True) -> list[str]:
+  """Predicts one image or video file and writes its outputs folder atomically.
 
   Args:
     model: the generator.
-    path: the image file.
+    path: the image or video file (`video.is_video` tells which).
     folder: the output folder to create (replaced if it exists).
     levels: interpolation levels.
     tiles: tiling of large images.
-    fps: frame rate of the GIF and MP4.
+    fps: frame rate of a photo's GIF and MP4.
+    align_order: videos only, see `video.slow_motion`.
 
   Returns:
     Notes for the user about the outputs.
   """
+  if video.is_video(path):
+    return predict_video_file(model, path, folder, levels, tiles,
+                              align_order)
   image = image_io.read_image(path)
   frames = predict_image(model, image, levels, tiles)
   with image_io.atomic_dir(folder) as tmp:
     return image_io.write_sequence(tmp, image, frames, fps=fps)
+
+
+def predict_video_file(model: model_lib.LoadedGenerator, path: pathlib.Path,
+                       folder: pathlib.Path, levels: int = 1,
+                       tiles: tiling.TileOptions = tiling.TileOptions(),
+                       align_order: bool = True) -> list[str]:
+  """Writes `folder/slow_motion.mp4` for a clip, with a progress bar.
+
+  Args:
+    model: the generator.
+    path: the video file.
+    folder: the output folder to create (replaced if it exists).
+    levels: interpolation levels.
+    tiles: tiling of large frames.
+    align_order: see `video.slow_motion`.
+
+  Returns:
+    Notes for the user about the output.
+  """
+  info = video.probe(path)  # Fails on a bad file before anything is made.
+  bar = tqdm.tqdm(total=info.num_frames or None, desc=path.name,
+                  unit="frame", file=sys.stderr, leave=False)
+  with bar, image_io.atomic_dir(folder) as tmp:
+    result = video.slow_motion(
+        functools.partial(predict_image, model, levels=levels, tiles=tiles),
+        path, tmp / video.OUTPUT_NAME, align=align_order,
+        on_group=lambda *_: bar.update())
+  rate = (f"{float(result.input_rate):g} -> {float(result.output_rate):g}"
+          " fps" if result.input_rate else f"{float(result.output_rate):g} fps")
+  notes = [f"{video.OUTPUT_NAME}: {result.input_frames} frames ->"
+           f" {result.output_frames}, {rate}"
+           + (f", {result.reversed_groups} group(s) put in reverse order"
+              if align_order else "")]
+  if result.padded:
+    height, width = result.size
+    notes.append(f"{video.OUTPUT_NAME} is padded to an even size,"
+                 f" {width + width % 2}x{height + height % 2}")
+  return notes
 
 
 @dataclasses.dataclass
@@ -123,28 +181,30 @@ def predict_paths(model: model_lib.LoadedGenerator,
                   paths: Sequence[pathlib.Path], output: pathlib.Path,
                   levels: int = 1,
                   tiles: tiling.TileOptions = tiling.TileOptions(),
-                  fps: float = 7.0) -> RunResult:
+                  fps: float = 7.0, align_order: bool = True) -> RunResult:
   """Predicts every input, carrying on past failures.
 
   Args:
     model: the generator.
-    paths: image files.
+    paths: image and video files.
     output: folder that receives one subfolder per input.
     levels: interpolation levels.
     tiles: tiling of large images.
-    fps: frame rate of the GIF and MP4.
+    fps: frame rate of a photo's GIF and MP4.
+    align_order: videos only, see `video.slow_motion`.
 
   Returns:
     The folders written and the inputs that failed, with reasons.
   """
   result = RunResult()
   names = image_io.output_names(paths)
-  bar = tqdm.tqdm(list(zip(paths, names)), desc="predict", unit="image",
+  bar = tqdm.tqdm(list(zip(paths, names)), desc="predict", unit="input",
                   disable=len(paths) < 2, file=sys.stderr)
   for path, name in bar:
     folder = output / name
     try:
-      notes = predict_file(model, path, folder, levels, tiles, fps)
+      notes = predict_file(model, path, folder, levels, tiles, fps,
+                           align_order)
     except Exception as e:  # pylint: disable=broad-except
       # One unreadable or odd file must not cost the user the others.
       reason = errors.one_line(e)
@@ -169,7 +229,9 @@ def main(argv: Sequence[str]) -> int:
           file=sys.stderr)
     return 1
   try:
-    paths = image_io.list_images(cli_flags.INPUT.value)
+    paths = image_io.list_images(
+        cli_flags.INPUT.value,
+        suffixes=image_io.IMAGE_SUFFIXES + video.VIDEO_SUFFIXES)
     tiles = cli_flags.tile_options()
     model = cli_flags.load_model()
   except (ValueError, FileNotFoundError) as e:
@@ -178,10 +240,15 @@ def main(argv: Sequence[str]) -> int:
   logging.info("Generator: %s", model.source)
   output = pathlib.Path(cli_flags.OUTPUT.value)
   result = predict_paths(model, paths, output, levels=LEVELS.value,
-                         tiles=tiles, fps=FPS.value)
+                         tiles=tiles, fps=FPS.value,
+                         align_order=ALIGN_ORDER.value)
   frames = interpolation.num_frames_at_level(LEVELS.value, model.num_frames)
-  summary = (f"predict: {len(result.written)} of {len(paths)} image(s) ->"
-             f" {frames} frames each in {output}")
+  if any(video.is_video(p) for p in paths):
+    summary = (f"predict: {len(result.written)} of {len(paths)} input(s) ->"
+               f" {frames} frames per image or video frame in {output}")
+  else:
+    summary = (f"predict: {len(result.written)} of {len(paths)} image(s) ->"
+               f" {frames} frames each in {output}")
   if len(paths) == 1 and result.failed:
     print(f"predict: {result.failed[0][1]}", file=sys.stderr)
     return 1

@@ -20,6 +20,30 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
   return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def error_map(image: np.ndarray, reference: np.ndarray,
+              full_scale: float = 0.1) -> np.ndarray:
+  """Where two images differ, as a heat map for people.
+
+  Args:
+    image: (H, W, 3) float in [0, 1], e.g. the mean of predicted frames.
+    reference: (H, W, 3) float in [0, 1], e.g. the blurry input.
+    full_scale: the difference (mean over channels) shown at the brightest
+      colour; larger ones saturate. A fixed scale, so that maps of
+      different photos compare.
+
+  Returns:
+    (H, W, 3) uint8, 'inferno' colours: black where equal, yellow-white at
+    `full_scale` and above.
+  """
+  import mediapy  # pylint: disable=g-import-not-at-top
+  # Imported here: it loads matplotlib.pyplot (2 s), which nothing else in
+  # this module needs.
+  difference = np.abs(np.asarray(image, np.float32) -
+                      np.asarray(reference, np.float32)).mean(axis=-1)
+  return to_uint8(mediapy.to_rgb(difference, vmin=0.0, vmax=full_scale,
+                                 cmap="inferno"))
+
+
 def sequence_strip(blurry: np.ndarray, frames: np.ndarray, *,
                    gap: int = 0) -> np.ndarray:
   """Lays out `blurry | frame 0 | ... | frame T-1` side by side.

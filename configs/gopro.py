@@ -45,6 +45,10 @@ def get_config() -> ml_collections.ConfigDict:
       head_features=256,
       input_skip=False,
       init_stddev=0.01,
+      # Convolutions in bfloat16 on GPUs and TPUs, float32 on CPUs;
+      # parameters, optimizer state and losses stay float32
+      # (cbl_jax/models/precision.py).
+      dtype="auto",
   ))
 
   # Table 2, with the paper's flattened head (see cbl_jax/models/
@@ -56,6 +60,7 @@ def get_config() -> ml_collections.ConfigDict:
       head_pooling="flatten",
       num_classes=2,
       bn_momentum=0.9,
+      dtype="auto",
   ))
 
   config.loss = ml_collections.ConfigDict(dict(
@@ -109,8 +114,12 @@ def get_config() -> ml_collections.ConfigDict:
       ),
   ))
 
+  # The global batch. On a device count that does not divide it (4 on a
+  # TPU v3-8), "round_up" trains with the next multiple and scales every
+  # learning rate to match (cbl_jax/training/batch_rule.py); "exact" refuses.
   config.batch_size = 4
-  config.eval_batch_size = 1
+  config.batch_size_rule = "round_up"
+  config.eval_batch_size = 1     # Rounded up to the device count.
   config.stage1_steps = 200_000
   config.stage2_steps = 100_000
   config.init_from = ""
@@ -120,6 +129,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_every_steps = 5_000
   config.checkpoint_every_steps = 1_000
   config.max_checkpoints_to_keep = 3
+  # XLA's compiled programs are kept here, so a restart skips compiling
+  # ("" turns it off; JAX_COMPILATION_CACHE_DIR, if set, wins).
+  config.compilation_cache_dir = "~/.cache/cbl_jax/jax_compilation_cache"
+  config.compilation_cache_min_compile_secs = 1.0
+  # The discriminator's leaves of at least this many elements are sharded
+  # over the devices; smaller ones are replicated
+  # (cbl_jax/training/sharding.py).
+  config.shard_min_elements = 2**18
   # The evaluation number that picks the best checkpoint: "psnr_middle"
   # needs no choice of time order (the middle frame is the same either way);
   # "psnr" is all frames in the better order.

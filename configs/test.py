@@ -34,4 +34,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 1
   config.eval_every_steps = 5
   config.checkpoint_every_steps = 2
+  # Shard even the tiny discriminator's kernels, so that tests on several
+  # devices run the sharded path.
+  config.shard_min_elements = 64
   return config

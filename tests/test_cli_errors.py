@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import av
 import numpy as np
 from PIL import Image
 import pytest
@@ -23,7 +24,7 @@ CASES = [
      "num_frames=6 must be odd"),
     (["cbl_jax.main", "--config=configs/default.py", "--config.batch_size=0",
       "--workdir={tmp}/out"],
-     "batch_size=0 is not divisible"),
+     "batch_size=0 must be at least 1"),
     (["cbl_jax.main", "--config=configs/default.py",
       "--config.batch_size=eight", "--workdir={tmp}/out"],
      "config.batch_size"),
@@ -34,9 +35,16 @@ CASES = [
      "does not exist"),
     (["cbl_jax.predict", "--input={tmp}/empty", "--output={tmp}/out"],
      "No images"),
+    (["cbl_jax.predict", "--input={tmp}/broken.mp4", "--output={tmp}/out"],
+     "Cannot read video"),
+    (["cbl_jax.predict", "--input={tmp}/sound.m4a.mp4", "--output={tmp}/out",
+      "--noalign_order"],
+     "it has no video stream"),
     (["cbl_jax.predict", "--input={tmp}/photo.png", "--output={tmp}/out",
       "--checkpoint={tmp}/no_checkpoint"],
      "Checkpoint"),
+    (["cbl_jax.demo", "--checkpoint={tmp}/no_checkpoint", "--port=1"],
+     "demo: Checkpoint"),
     (["cbl_jax.evaluate", "--output={tmp}/out"],
      "give exactly one of --dataset, --pairs_dir or --input"),
     (["cbl_jax.data.build", "--name=imagenet", "--data_dir={tmp}/out"],
@@ -49,6 +57,8 @@ CASES = [
 def test_bad_input_gets_one_line(command, message, tmp_path):
   (tmp_path / "empty").mkdir()
   Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "photo.png")
+  (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 cut")
+  _write_audio_only(tmp_path / "sound.m4a.mp4")
   args = [a.format(tmp=tmp_path) for a in command]
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
   result = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env,
@@ -61,3 +71,16 @@ def test_bad_input_gets_one_line(command, message, tmp_path):
       result.stderr[-2000:])
   assert "Traceback" not in result.stderr
   assert not (tmp_path / "out").exists()
+
+
+def _write_audio_only(path):
+  """An MP4 with a second of silence and no video stream."""
+  with av.open(str(path), "w") as container:
+    stream = container.add_stream("aac", rate=8000)
+    stream.layout = "mono"
+    for start in range(0, 8000, 1024):
+      frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32),
+                                         format="fltp", layout="mono")
+      frame.sample_rate, frame.pts = 8000, start
+      container.mux(stream.encode(frame))
+    container.mux(stream.encode())

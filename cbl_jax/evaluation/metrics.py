@@ -87,3 +87,32 @@ def summarize(per_example: Mapping[str, np.ndarray],
     for t in range(values.shape[1]):
       out[f"{prefix}{name}_frame{t}"] = float(values[:, t].mean())
   return out
+
+
+def reblur_consistency(frames: np.ndarray,
+                       blurry: np.ndarray) -> dict[str, float]:
+  """How well predicted frames add up to the photo they came from.
+
+  Needs no ground truth: the frames are blurred again by Eq. 2 with a
+  linear camera response (their mean, as GoPro's `blur` images are made)
+  and compared with the input. A high score says the frames are consistent
+  with the photo, not that they are sharp (the input repeated would score
+  perfectly); `motion` shows whether the frames differ at all.
+
+  Args:
+    frames: (T, H, W, 3) predicted frames in [0, 1].
+    blurry: (H, W, 3) input in [0, 1].
+
+  Returns:
+    `psnr` and `ssim` of the reblurred image against the input, and
+    `motion`, the mean |first frame - last frame| in 8-bit levels.
+  """
+  frames = np.clip(np.asarray(frames, np.float32), 0.0, 1.0)
+  reblurred = frames.mean(axis=0)
+  scores = sequence_metrics(jnp.asarray(reblurred[None, None]),
+                            jnp.asarray(blurry, jnp.float32)[None, None])
+  return {
+      "psnr": float(scores["psnr"][0, 0]),
+      "ssim": float(scores["ssim"][0, 0]),
+      "motion": float(np.mean(np.abs(frames[0] - frames[-1])) * 255.0),
+  }

@@ -123,14 +123,12 @@ def score_example(model: model_lib.LoadedGenerator, blurry: np.ndarray,
     psnr, ssim = model_scores["psnr"], model_scores["ssim"]
     input_psnr, input_ssim = input_scores["psnr"], input_scores["ssim"]
     reversed_ = bool(model_scores["reversed"]) if sharp.shape[0] > 1 else None
-  # Eq. 2 with a linear response: the blurry image is the frames' mean.
-  reblur = _metrics(frames.mean(axis=0)[None], blurry[None])
+  reblur = metrics.reblur_consistency(frames, blurry)
   return Score(
       name=name, sequence=sequence, size=blurry.shape[:2], psnr=psnr,
       ssim=ssim, input_psnr=input_psnr, input_ssim=input_ssim,
-      reversed=reversed_, reblur_psnr=float(reblur["psnr"][0]),
-      reblur_ssim=float(reblur["ssim"][0]),
-      motion=float(np.mean(np.abs(frames[0] - frames[-1])) * 255.0))
+      reversed=reversed_, reblur_psnr=reblur["psnr"],
+      reblur_ssim=reblur["ssim"], motion=reblur["motion"])
 
 
 def data_config(dataset: str, builder_config: str | None = None,
@@ -146,7 +144,8 @@ def data_config(dataset: str, builder_config: str | None = None,
     split: the split to evaluate.
     data_dir: TFDS data dir.
     manual_dir: the manual download.
-    num_examples: first N examples only; None for all.
+    num_examples: N examples spread evenly over all sequences; None for
+      all.
 
   Returns:
     The data config, full frames.

@@ -7,6 +7,8 @@
     frames = inference.predict_tiled(model, image)       # (7, H, W, 3)
     more = inference.interpolate(
         lambda x: inference.predict_tiled(model, x), image, levels=2)  # 42
+    inference.slow_motion(lambda x: inference.predict_tiled(model, x),
+                          "clip.mp4", "slow.mp4")  # 7 frames per frame
 
 The command lines are `python -m cbl_jax.predict`, `python -m
 cbl_jax.evaluate` and `python -m cbl_jax.inference.export_weights`.
@@ -27,6 +29,7 @@ from cbl_jax.inference.model import receptive_radius
 from cbl_jax.inference.tiling import TileOptions
 from cbl_jax.inference.tiling import predict_frames
 from cbl_jax.inference.tiling import predict_tiled
+from cbl_jax.inference.video import slow_motion
 
 __all__ = [
     "LoadedGenerator",
@@ -43,5 +46,6 @@ __all__ = [
     "random_generator",
     "read_image",
     "receptive_radius",
+    "slow_motion",
     "write_sequence",
 ]

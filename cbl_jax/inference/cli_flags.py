@@ -30,7 +30,8 @@ CHECKPOINT = flags.DEFINE_string(
 INPUT = flags.DEFINE_string(
     "input", None,
     "An image file, or a folder whose image files (.png, .jpg, ...) are all "
-    "processed.")
+    "processed; predict also takes videos (.mp4, .mov, ...), alone or in the "
+    "folder.")
 OUTPUT = flags.DEFINE_string(
     "output", None,
     "Where results go: a folder (predict, evaluate) or the .msgpack file "

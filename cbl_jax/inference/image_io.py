@@ -97,20 +97,24 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
   return np.asarray(image.convert("RGB"), np.float32) / 255.0
 
 
-def list_images(path: str | os.PathLike[str]) -> list[pathlib.Path]:
-  """The images to process: one file, or a folder's image files.
+def list_images(path: str | os.PathLike[str],
+                suffixes: Sequence[str] = IMAGE_SUFFIXES,
+                ) -> list[pathlib.Path]:
+  """The files to process: one file, or a folder's image files.
 
   Args:
-    path: an image file (taken whatever its suffix), or a folder, of which
-      the files with an image suffix (`IMAGE_SUFFIXES`, any case) are
-      taken, not recursively, hidden files excluded, sorted by name.
+    path: a file (taken whatever its suffix), or a folder, of which the
+      files with one of `suffixes` (any case) are taken, not recursively,
+      hidden files excluded, sorted by name.
+    suffixes: what a folder's files may end with; `IMAGE_SUFFIXES` by
+      default (predict adds video suffixes).
 
   Returns:
     The files.
 
   Raises:
     FileNotFoundError: the path does not exist.
-    ValueError: a folder without images.
+    ValueError: a folder without such files.
   """
   path = pathlib.Path(path)
   if path.is_file():
@@ -121,11 +125,12 @@ def list_images(path: str | os.PathLike[str]) -> list[pathlib.Path]:
     raise ValueError(f"Input {path} is neither a file nor a folder.")
   files = sorted(
       p for p in path.iterdir()
-      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+      if p.is_file() and p.suffix.lower() in suffixes
       and not p.name.startswith("."))
   if not files:
-    raise ValueError(
-        f"No images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}.")
+    kinds = ("images" if set(suffixes) <= set(IMAGE_SUFFIXES) else
+             "images or videos")
+    raise ValueError(f"No {kinds} ({', '.join(suffixes)}) in folder {path}.")
   return files
 
 
@@ -191,14 +196,124 @@ def write_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
   Image.fromarray(np.ascontiguousarray(image)).save(path, format="PNG")
 
 
+class Mp4Writer:
+  """Writes RGB frames one at a time as an H.264 MP4 that browsers play.
+
+  Frames go to the encoder as they come, so memory does not depend on the
+  number of frames, and the same frames give the same bytes (one encoder
+  thread). H.264 in yuv420p (the format browsers decode) halves
+  the chroma resolution and needs even sizes: an odd height or width is
+  padded by one row or column repeating the last one (`padded` tells). The
+  file starts with its index (`movflags=faststart`) so that it streams.
+
+  Timestamps are either implicit (frame i at i / fps) or given per frame in
+  units of `time_base`, for variable frame rates; `fps` is then the nominal
+  rate players show.
+
+  Usage:
+
+    with Mp4Writer("out.mp4", fps=30) as writer:
+      for frame in frames:
+        writer.write(frame)
+  """
+
+  def __init__(self, path: str | os.PathLike[str], fps: float | Fraction,
+               time_base: Fraction | None = None, crf: int = 18):
+    """Opens the file.
+
+    Args:
+      path: the `.mp4` file.
+      fps: frames per second (nominal when timestamps are given).
+      time_base: seconds per timestamp unit of `write`'s `pts`; None for
+        implicit timestamps.
+      crf: x264 quality (0 lossless, 18 visually lossless, 51 worst).
+    """
+    self._rate = Fraction(fps).limit_denominator(1000)
+    if self._rate <= 0:
+      raise ValueError(f"fps must be positive, got {fps}.")
+    self._time_base = time_base
+    self._crf = crf
+    self._container = av.open(os.fspath(path), mode="w", format="mp4",
+                              options={"movflags": "+faststart"})
+    self._stream = None
+    self._size: tuple[int, int] | None = None
+    self._count = 0
+    self.padded = False
+
+  def _open_stream(self, height: int, width: int) -> None:
+    # Some PyAV builds lack libx264; MPEG-4 Part 2 still plays in most
+    # players, though not in browsers.
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    stream = self._container.add_stream(codec, rate=self._rate)
+    stream.width, stream.height = width + width % 2, height + height % 2
+    stream.pix_fmt = "yuv420p"
+    if self._time_base is not None:
+      stream.codec_context.time_base = self._time_base
+    # x264's threads make the bytes (and so the decoded pixels) differ from
+    # run to run; one thread keeps outputs reproducible, and encoding costs
+    # little next to the generator.
+    stream.codec_context.thread_count = 1
+    if codec == "libx264":
+      stream.options = {"crf": str(self._crf), "preset": "medium"}
+    self._stream = stream
+    self._size = (height, width)
+    self.padded = bool(height % 2 or width % 2)
+
+  def write(self, frame: np.ndarray, pts: int | None = None) -> None:
+    """Encodes one frame.
+
+    Args:
+      frame: (H, W, 3) uint8 RGB, the same size for every frame.
+      pts: timestamp in units of `time_base` (required if it was given,
+        increasing); None for frame count / fps.
+    """
+    frame = np.asarray(frame, np.uint8)
+    if self._stream is None:
+      self._open_stream(*frame.shape[:2])
+    if frame.shape[:2] != self._size:
+      raise ValueError(
+          f"Frame {self._count} is {frame.shape[1]}x{frame.shape[0]}, the"
+          f" first was {self._size[1]}x{self._size[0]}.")
+    if self.padded:
+      frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2),
+                             (0, 0)), mode="edge")
+    video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
+                                             format="rgb24")
+    if self._time_base is not None:
+      if pts is None:
+        raise ValueError("Give pts for every frame when time_base is set.")
+      video_frame.pts = int(pts)
+      video_frame.time_base = self._time_base
+    else:
+      video_frame.pts = self._count
+    self._container.mux(self._stream.encode(video_frame))
+    self._count += 1
+
+  @property
+  def frames_written(self) -> int:
+    return self._count
+
+  def close(self) -> None:
+    """Flushes the encoder and finishes the file."""
+    if self._container is None:
+      return
+    try:
+      if self._stream is not None:
+        self._container.mux(self._stream.encode())
+    finally:
+      self._container.close()
+      self._container = None
+
+  def __enter__(self) -> "Mp4Writer":
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.close()
+
+
 def write_mp4(path: str | os.PathLike[str], frames: np.ndarray,
               fps: float = 7.0) -> bool:
-  """Writes frames as an H.264 MP4 that browsers play.
-
-  H.264 in yuv420p (the format browsers decode) halves the chroma
-  resolution, so it needs even sizes: an odd height or width is padded by
-  one row or column repeating the last one. The file starts with its index
-  (`movflags=faststart`) so that it streams.
+  """Writes frames as an H.264 MP4 that browsers play (see `Mp4Writer`).
 
   Args:
     path: the `.mp4` file.
@@ -208,28 +323,10 @@ def write_mp4(path: str | os.PathLike[str], frames: np.ndarray,
   Returns:
     True if the frames were padded to even sizes.
   """
-  frames = np.asarray(frames, np.uint8)
-  height, width = frames.shape[1:3]
-  pad = ((0, 0), (0, height % 2), (0, width % 2), (0, 0))
-  padded = any(p[1] for p in pad)
-  if padded:
-    frames = np.pad(frames, pad, mode="edge")
-  # Some PyAV builds lack libx264; MPEG-4 Part 2 still plays in most
-  # players, though not in browsers.
-  codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-  with av.open(os.fspath(path), mode="w", format="mp4",
-               options={"movflags": "+faststart"}) as container:
-    stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(
-        1000))
-    stream.width, stream.height = frames.shape[2], frames.shape[1]
-    stream.pix_fmt = "yuv420p"
-    if codec == "libx264":
-      stream.options = {"crf": "18", "preset": "medium"}
-    for frame in frames:
-      video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
-      container.mux(stream.encode(video_frame))
-    container.mux(stream.encode())
-  return padded
+  with Mp4Writer(path, fps) as writer:
+    for frame in np.asarray(frames, np.uint8):
+      writer.write(frame)
+  return writer.padded
 
 
 def make_strip(image: np.ndarray, frames: np.ndarray,

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 from absl import logging
 import numpy as np
@@ -151,14 +152,21 @@ def axis_weights(size: int, cut_before: bool, cut_after: bool, overlap: int,
   return weights.astype(np.float32)
 
 
+# Told (tiles done, tiles in all) after each generator call.
+ProgressFn = Callable[[int, int], None]
+
+
 def predict_tiled(model: LoadedGenerator, image: np.ndarray,
-                  options: TileOptions = TileOptions()) -> np.ndarray:
+                  options: TileOptions = TileOptions(),
+                  progress: ProgressFn | None = None) -> np.ndarray:
   """Predicts the frames of an image of any size through blended tiles.
 
   Args:
     model: the generator.
     image: (H, W, 3) RGB float in [0, 1].
     options: tile size, overlap and batch size.
+    progress: called with (tiles done, tiles in all) as tiles finish; an
+      image that runs whole counts as one tile.
 
   Returns:
     (T, H, W, 3) float32 frames, clipped to [0, 1]; equal to
@@ -169,7 +177,10 @@ def predict_tiled(model: LoadedGenerator, image: np.ndarray,
   height, width = image.shape[:2]
   if not options.tile_size or (height <= options.tile_size and
                                width <= options.tile_size):
-    return predict_frames(model, image)
+    frames = predict_frames(model, image)
+    if progress is not None:
+      progress(1, 1)
+    return frames
   tile_h = min(options.tile_size, height)
   tile_w = min(options.tile_size, width)
   overlap = options.tile_overlap
@@ -216,6 +227,8 @@ def predict_tiled(model: LoadedGenerator, image: np.ndarray,
       cols = slice(xs[j], xs[j] + tile_w)
       frames[:, rows, cols] += pred
       total[rows, cols] += weight
+    if progress is not None:
+      progress(min(first + batch, len(tiles)), len(tiles))
   # Every pixel has a positive total: see `axis_weights` and the overlap.
   frames /= total[None, :, :, None]
   np.clip(frames, 0.0, 1.0, out=frames)

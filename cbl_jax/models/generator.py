@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from cbl_jax import color
+from cbl_jax.models import precision
 
 COLOR_MODES = ("rgb", "y")
 
@@ -71,7 +72,8 @@ class ResidualBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     conv = functools.partial(
-        _conv3x3, self.features, stddev=self.init_stddev, dtype=self.dtype)
+        _conv3x3, self.features, stddev=self.init_stddev,
+        dtype=precision.compute_dtype(self.dtype))
     y = nn.relu(conv(name=f"L{self.first_layer}")(x))
     y = conv(name=f"L{self.first_layer + 1}")(y)
     return x + y
@@ -97,7 +99,9 @@ class Generator(nn.Module):
       Section 4.2), or None for He initialisation with the last layer (L31)
       starting at zero: with `input_skip` the untrained model then returns
       the blurry input as every frame, and training starts from there.
-    dtype: computation dtype (parameters stay float32).
+    dtype: computation dtype: "float32", "bfloat16", "auto" (bfloat16 on
+      GPUs and TPUs) or a dtype; parameters stay float32 and the frames come
+      out float32 (`precision`).
   """
 
   num_frames: int = 7
@@ -134,8 +138,8 @@ class Generator(nn.Module):
     else:
       x = blurry
     channels = x.shape[-1]
-    conv = functools.partial(
-        _conv3x3, stddev=self.init_stddev, dtype=self.dtype)
+    dtype = precision.compute_dtype(self.dtype)
+    conv = functools.partial(_conv3x3, stddev=self.init_stddev, dtype=dtype)
 
     h = nn.relu(conv(self.stem_features, name="L1")(x))
     long_skip = h = nn.relu(conv(self.features, name="L2")(h))
@@ -144,7 +148,7 @@ class Generator(nn.Module):
           self.features,
           first_layer=3 + 2 * block,
           init_stddev=self.init_stddev,
-          dtype=self.dtype,
+          dtype=dtype,
           name=f"block{block + 1}",
       )(h)
     h = h + long_skip

@@ -39,7 +39,6 @@ import ml_collections
 import optax
 
 from cbl_jax import losses
-from cbl_jax.evaluation import metrics as metrics_lib
 from cbl_jax.training import schedules
 from cbl_jax.training.state import GUARDED_TERMS, TrainState
 
@@ -211,20 +210,3 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     return new, out
 
   return content_step, gan_step
-
-
-def make_eval_step(generator: nn.Module) -> Callable:
-  """Builds `(g_params, batch) -> (metrics, baseline metrics, predictions)`.
-
-  The baseline repeats the blurry input as every frame: what a method that
-  does nothing scores.
-  """
-
-  def eval_step(g_params, batch: Batch):
-    blurry, sharp = _frames_to_float(batch)
-    pred = generator.apply({"params": g_params}, blurry)
-    baseline = jnp.broadcast_to(blurry[:, None], sharp.shape)
-    return (metrics_lib.sequence_metrics(pred, sharp),
-            metrics_lib.sequence_metrics(baseline, sharp), pred)
-
-  return eval_step

@@ -6,11 +6,13 @@ import ml_collections
 from cbl_jax.losses import contextual
 from cbl_jax.models.discriminator import HEAD_POOLINGS
 from cbl_jax.models.generator import COLOR_MODES
+from cbl_jax.models.precision import DTYPES
+from cbl_jax.losses import CONTENT_ORDERS as TIME_ORDERS
+from cbl_jax.losses import GENERATOR_FORMS as ADVERSARIAL_FORMS
+from cbl_jax.training import batch_rule
+from cbl_jax.training.steps import ADVERSARIAL_BATCH_STATS
 
 NONFINITE_POLICIES = ("stop", "skip")
-TIME_ORDERS = ("forward", "best_of_both", "pairwise")
-ADVERSARIAL_FORMS = ("paper", "non_saturating")
-ADVERSARIAL_BATCH_STATS = ("real_and_fake", "running")
 BEST_METRICS = ("psnr_middle", "psnr", "ssim_middle", "ssim")
 
 
@@ -34,6 +36,8 @@ def validate_config(config: ml_collections.ConfigDict,
         f"config.generator.num_frames={frames} must be odd (7 in the paper) so "
         "that a middle frame exists: set --config.generator.num_frames=7.")
   _choice(config.generator.color_mode, COLOR_MODES, "generator.color_mode")
+  for network in ("generator", "discriminator"):
+    _choice(config[network].dtype, DTYPES, f"{network}.dtype")
   _choice(config.discriminator.head_pooling, HEAD_POOLINGS,
           "discriminator.head_pooling")
   _choice(config.loss.time_order, TIME_ORDERS, "loss.time_order")
@@ -61,11 +65,8 @@ def validate_config(config: ml_collections.ConfigDict,
         "'forward' trains towards ghosted, time-symmetric frames: set "
         "--config.loss.time_order=best_of_both (or pairwise), or "
         "--config.data.random_time_reverse=False.")
-  if config.batch_size < 1 or config.batch_size % device_count:
-    raise ValueError(
-        f"config.batch_size={config.batch_size} is not divisible by the "
-        f"{device_count} devices: set --config.batch_size to a multiple of "
-        f"{device_count}.")
+  # The batch rule's own checks (a batch the devices do not divide).
+  batch_rule.resolve(config, device_count)
   for field in ("stage1_steps", "stage2_steps"):
     if config[field] < 0:
       raise ValueError(f"config.{field}={config[field]} is negative: set it "

@@ -185,3 +185,23 @@ def test_stage2_learning_rates_do_not_depend_on_how_it_starts(
         factor * rates.stage2.g_learning_rate, rel=1e-6)
     assert d_rates[done] == pytest.approx(
         factor * rates.stage2.d_learning_rate, rel=1e-6)
+
+
+def test_bfloat16_trains_both_stages_with_float32_parameters(
+    tiny_config, tmp_path):
+  tiny_config.generator.dtype = "bfloat16"
+  tiny_config.discriminator.dtype = "bfloat16"
+  summary = loop.train_and_evaluate(tiny_config, str(tmp_path))
+  assert all(np.isfinite(v) for v in summary.values())
+  state = _read_state(tmp_path / "checkpoints" / "5" / "default")
+  assert int(state["skipped_steps"]) == 0
+  for network in ("g_params", "d_params"):
+    dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves(
+        state[network])}
+    assert dtypes == {np.dtype(np.float32)}, network
+  # The stage-1 checkpoint holds no discriminator; the best one only G.
+  stage1 = _read_state(tmp_path / "checkpoints" / "2" / "default")
+  assert stage1["d_params"] is None and stage1["d_opt_state"] is None
+  best_step = next((tmp_path / "best").iterdir()).name
+  best = _read_state(tmp_path / "best" / best_step / "default")
+  assert set(best) == {"step", "g_params"}

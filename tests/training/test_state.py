@@ -53,15 +53,23 @@ def test_each_stage_counts_its_own_steps():
         alone, step)) == pytest.approx(rates(100 + step))
 
 
-def test_initial_state_has_both_networks_and_no_bad_steps():
+def test_discriminator_is_born_at_stage_2_from_the_seed():
   config = test_config.get_config()
   generator = state_lib.create_generator(config)
   discriminator = state_lib.create_discriminator(config)
   g_tx, d_tx = state_lib.create_optimizers(config)
-  state = jax.eval_shape(
-      lambda key: state_lib.init_train_state(config, key, generator,
-                                             discriminator, g_tx, d_tx),
-      jax.random.key(0))
-  assert state.step.shape == ()
-  assert "L1" in state.g_params and "conv1" in state.d_params
-  assert "bn1" in state.d_batch_stats
+  key = jax.random.key(0)
+  stage1 = jax.jit(lambda k: state_lib.init_train_state(
+      config, k, generator, g_tx))(key)
+  assert int(stage1.step) == 0 and "L1" in stage1.g_params
+  assert not state_lib.has_discriminator(stage1)
+  assert stage1.d_params is None and stage1.d_opt_state is None
+  begin = jax.jit(lambda s, k: state_lib.begin_stage2(
+      config, s, k, discriminator, g_tx, d_tx))
+  stage2 = begin(stage1, key)
+  assert state_lib.has_discriminator(stage2)
+  assert "conv1" in stage2.d_params and "bn1" in stage2.d_batch_stats
+  # The same key gives the same D, whenever stage 2 begins.
+  again = begin(stage1.replace(step=stage1.step + 7), key)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, stage2.d_params,
+                         again.d_params)

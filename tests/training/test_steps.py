@@ -18,9 +18,14 @@ def _build(config):
   generator = state_lib.create_generator(config)
   discriminator = state_lib.create_discriminator(config)
   g_tx, d_tx = state_lib.create_optimizers(config)
+  init_rng = jax.random.key(0)
   state = jax.jit(functools.partial(
       state_lib.init_train_state, config, generator=generator,
-      discriminator=discriminator, g_tx=g_tx, d_tx=d_tx))(jax.random.key(0))
+      g_tx=g_tx))(init_rng)
+  if not config.stage1_steps:
+    state = jax.jit(functools.partial(
+        state_lib.begin_stage2, config, discriminator=discriminator,
+        g_tx=g_tx, d_tx=d_tx))(state, init_rng)
   content_step, gan_step = steps_lib.make_steps(config, generator,
                                                 discriminator, g_tx, d_tx)
   return generator, discriminator, state, jax.jit(content_step), jax.jit(

@@ -43,8 +43,12 @@ class SyntheticMotionConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Blurry images and their 7 sharp frames, rendered from packaged photos."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('2.0.0')
+  RELEASE_NOTES = {
+      '1.0.0': 'Initial release.',
+      '2.0.0': 'Pixels in a chunked zarr store (frames/), records point at'
+               ' them (see cbl_jax/data/builder_lib.py).',
+  }
   BUILDER_CONFIGS = [
       SyntheticMotionConfig(
           name='default',
@@ -72,17 +76,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     motion = self.builder_config.motion
-    size = motion.image_size
     return self.dataset_info_from_configs(
         # Keys are running example numbers: stored order is generation
         # order ((sequence, frame) or index), so evaluation reads in that
         # order; training shuffles in the input pipeline.
         disable_shuffling=True,
-        features=builder_lib.features(
-            num_sharp=blur.NUM_TARGET_FRAMES,
-            num_source_frames=motion.num_subframes,
-            image_shape=(size, size, 3),
-        ),
+        features=builder_lib.features(num_source_frames=motion.num_subframes),
         homepage='https://scikit-image.org/docs/stable/api/skimage.data.html',
     )
 
@@ -101,7 +100,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     # callers' scripts to guard `__main__` under the 'spawn' start method that
     # JAX requires.
     motion = self.builder_config.motion
-    for index in range(num_examples):
-      yield index, synthetic_motion.render_encoded_example(
-          (index, split, motion)
-      )
+    with builder_lib.frame_writer(self, split) as writer:
+      for index in range(num_examples):
+        example = synthetic_motion.render_example(index, split, motion)
+        yield index, builder_lib.stored_example(
+            writer,
+            example['blurry'],
+            example['sharp'],
+            sequence=example['sequence'],
+            frame_indices=example['frame_indices'],
+        )

@@ -21,6 +21,9 @@ Three tables (``--tables``, all by default):
   previous version, and this one with the CPU rule and with the accelerator
   rule for the chunk size. And the live (B, chunk, N) temporaries per chunk
   that the accelerator rule assumes.
+* ``precision``: the loss and gradient error of the cosine matmul at each
+  accelerator's cheaper matmul arithmetic (one or three bfloat16 passes,
+  TensorFloat-32), emulated exactly on the CPU, on real GoPro crops.
 
 The gradient is taken with respect to the generated features only, as in
 training (the target is data).
@@ -29,6 +32,7 @@ training (the target is data).
   python benchmarks/contextual_loss.py --sizes 1024 4096 --channels 64
   python benchmarks/contextual_loss.py --tables compare --sizes 4096 16384 --channels 27
   python benchmarks/contextual_loss.py --tables memory
+  python benchmarks/contextual_loss.py --tables precision
   python benchmarks/contextual_loss.py --tiny   # seconds; used by the tests
 """
 
@@ -49,8 +53,18 @@ if _REPO_ROOT not in sys.path:
 from benchmarks import machine  # pylint: disable=g-import-not-at-top
 
 MODES = ("chunked", "full")
-TABLES = ("speed", "compare", "memory")
-WORKERS = MODES + ("baseline", "compare", "memory")
+TABLES = ("speed", "compare", "memory", "precision")
+WORKERS = MODES + ("baseline", "compare", "memory", "precision")
+# Matmul arithmetic of accelerators, emulated exactly on a CPU (whose XLA
+# computes every precision in float32): the rounding of each operand and the
+# passes, with float32 accumulation.
+EMULATED_PRECISIONS = {
+    "bf16": "BF16_BF16_F32: one bfloat16 pass (a TPU's DEFAULT)",
+    "bf16_3x": "BF16_BF16_F32_X3: three bfloat16 passes (a TPU's HIGH)",
+    "tf32": "TF32_TF32_F32: TensorFloat-32 (a GPU's DEFAULT for float32)",
+}
+_GOPRO_PAIR = os.path.join(_REPO_ROOT, os.pardir, "shared", "data", "real",
+                           "gopro", "Flower_{}1.png")
 
 
 def full_matrix_contextual_loss(x, y, band_width=0.5, eps=1e-5):
@@ -237,6 +251,95 @@ def _memory_worker(side: int, batch: int, channels: int,
   return out
 
 
+def _emulated_matmul(kind: str):
+  """A `_cosine_matmul` that rounds and splits as ``kind``'s hardware does."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from jax import lax  # pylint: disable=g-import-not-at-top
+
+  def bf16(v):
+    return v.astype(jnp.bfloat16).astype(jnp.float32)
+
+  def tf32(v):
+    # Round to nearest (ties to even) on 10 explicit mantissa bits.
+    bits = lax.bitcast_convert_type(v, jnp.uint32)
+    bits = bits + 0xFFF + ((bits >> 13) & 1)
+    return lax.bitcast_convert_type(bits & ~jnp.uint32(0x1FFF), jnp.float32)
+
+  def matmul(a, b):
+    return jnp.einsum("bic,bcj->bij", a, b, precision="highest")
+
+  def emulated(x_rows, y_t, precision=None):
+    del precision  # The emulation is the precision.
+    if kind == "tf32":
+      return matmul(tf32(x_rows), tf32(y_t))
+    x_hi, y_hi = bf16(x_rows), bf16(y_t)
+    if kind == "bf16":
+      return matmul(x_hi, y_hi)
+    x_lo, y_lo = bf16(x_rows - x_hi), bf16(y_t - y_hi)
+    return matmul(x_hi, y_hi) + (matmul(x_hi, y_lo) + matmul(x_lo, y_hi))
+  return emulated
+
+
+def _frame_pairs(side: int, batch: int, seed: int = 0):
+  """(blurry, sharp) float32 crops of a real GoPro pair, or noise without one.
+
+  Real frames matter here: the precision of the cosine matmul counts where
+  patches are nearly parallel (cosines near 1), as in flat and repeated
+  regions of photographs, which random features almost never are.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  rng = np.random.default_rng(seed)
+  size = side + 2  # 3 x 3 patches at stride 1 give side x side maps.
+  if os.path.exists(_GOPRO_PAIR.format("blur")):
+    blurry, sharp = (np.asarray(Image.open(_GOPRO_PAIR.format(kind)),
+                                np.float32)[..., :3] / 255.0
+                     for kind in ("blur", "sharp"))
+    tops = rng.integers(0, blurry.shape[0] - size, batch)
+    lefts = rng.integers(0, blurry.shape[1] - size, batch)
+    crop = lambda a: np.stack([a[t:t + size, l:l + size]
+                               for t, l in zip(tops, lefts)])
+    return crop(blurry), crop(sharp), "GoPro Flower crops"
+  shape = (batch, size, size, 3)
+  return (rng.uniform(size=shape).astype(np.float32),
+          rng.uniform(size=shape).astype(np.float32), "uniform noise")
+
+
+def _precision_worker(side: int, batch: int) -> dict:
+  """Loss and gradient of each emulated precision against exact float32."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from cbl_jax import losses  # pylint: disable=g-import-not-at-top
+  from cbl_jax.losses import contextual  # pylint: disable=g-import-not-at-top
+
+  blurry, sharp, source = _frame_pairs(side, batch)
+  x = losses.patch_features(jnp.asarray(blurry))
+  y = losses.patch_features(jnp.asarray(sharp))
+  out = {"source": source, "channels": int(x.shape[-1])}
+  for name, loss_fn in (
+      ("contextual", losses.contextual_loss),
+      ("contiguous", lambda a, b: losses.contiguous_loss(
+          a, b, spatial_weight=0.1))):
+    exact_loss, exact_grad = jax.jit(jax.value_and_grad(loss_fn))(x, y)
+    exact_norm = float(jnp.linalg.norm(exact_grad))
+    original = contextual._cosine_matmul  # pylint: disable=protected-access
+    for kind in EMULATED_PRECISIONS:
+      contextual._cosine_matmul = _emulated_matmul(kind)  # pylint: disable=protected-access
+      try:
+        loss, grad = jax.jit(jax.value_and_grad(loss_fn))(x, y)
+      finally:
+        contextual._cosine_matmul = original  # pylint: disable=protected-access
+      out[f"{name}/{kind}"] = {
+          "loss": float(loss), "exact": float(exact_loss),
+          "loss_diff": abs(float(loss - exact_loss)) / abs(float(exact_loss)),
+          "grad_diff": float(jnp.linalg.norm(grad - exact_grad)) / exact_norm,
+          "grad_cos": float(jnp.vdot(grad, exact_grad)
+                            / (jnp.linalg.norm(grad) * exact_norm)),
+      }
+  return out
+
+
 def _run_worker(mode: str, n: int, channels: int, repeats: int,
                 timeout: float, matmul_size: int = 0, batch: int = 1,
                 chunk: int = 0, budget_mib: float = 2048) -> dict:
@@ -362,6 +465,35 @@ def _memory_table(args) -> int:
   return failures
 
 
+def _precision_table(args) -> int:
+  print("Precision of the cosine matmul, against the exact default"
+        " (\"highest\"): each accelerator's matmul arithmetic emulated"
+        " exactly in float32 on this CPU (operands rounded and split as the"
+        " hardware does; float32 accumulation). Forward + backward, 3 x 3"
+        f" RGB patch features (27 channels) of {args.precision_batch}"
+        " blurry crops against their sharp crops.")
+  print()
+  print("| map | matmul | loss rel. error (contextual, contiguous) |"
+        " gradient rel. L2 error (contextual, contiguous) |"
+        " gradient cosine (contextual, contiguous) |")
+  print("|---|---|---|---|---|")
+  failures = 0
+  for side in args.precision_sides:
+    res = _run_worker("precision", side * side, 27, 1, args.timeout,
+                      batch=args.precision_batch)
+    if "error" in res:
+      print(f"| {side} x {side} | {res['error']} | | | |")
+      failures += 1
+      continue
+    for kind, label in EMULATED_PRECISIONS.items():
+      cells = [res[f"{name}/{kind}"] for name in ("contextual", "contiguous")]
+      print(f"| {side} x {side} ({res['source']}) | {label} |"
+            f" {cells[0]['loss_diff']:.1e}, {cells[1]['loss_diff']:.1e} |"
+            f" {cells[0]['grad_diff']:.1e}, {cells[1]['grad_diff']:.1e} |"
+            f" {cells[0]['grad_cos']:.6f}, {cells[1]['grad_cos']:.6f} |")
+  return failures
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--tables", nargs="+", choices=TABLES,
@@ -383,6 +515,11 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--memory-budget-mib", type=float, default=2048,
                       help="the accelerator rule's budget in the memory table"
                       " (2048: its default without memory statistics)")
+  parser.add_argument("--precision-sides", type=int, nargs="+",
+                      default=[64, 126],
+                      help="map sides for the precision table")
+  parser.add_argument("--precision-batch", type=int, default=4,
+                      help="crops per call in the precision table")
   parser.add_argument("--repeats", type=int, default=5,
                       help="timed runs per configuration, after a warm-up")
   parser.add_argument("--matmul-size", type=int, default=4096,
@@ -402,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     result = _memory_worker(math.isqrt(args.sizes[0]), args.batch,
                             args.channels[0],
                             int(args.memory_budget_mib * 2**20))
+  elif args.worker == "precision":
+    result = _precision_worker(math.isqrt(args.sizes[0]), args.batch)
   elif args.worker:  # XLA_FLAGS come from the parent's environment.
     result = _worker(args.worker, args.sizes[0], args.channels[0],
                      args.repeats, args.matmul_size)
@@ -414,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     args.matmul_size, args.chunk = 256, 24
     args.memory_sides, args.memory_batch = [32], 2
     args.memory_budget_mib = 1.0
+    args.precision_sides, args.precision_batch = [16], 1
 
   baseline = _run_worker("baseline", args.sizes[0], args.channels[0],
                          args.repeats, args.timeout, args.matmul_size)
@@ -425,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     failures += {"speed": lambda: _speed_table(args, baseline),
                  "compare": lambda: _compare_table(args),
-                 "memory": lambda: _memory_table(args)}[table]()
+                 "memory": lambda: _memory_table(args),
+                 "precision": lambda: _precision_table(args)}[table]()
   return 1 if failures else 0
 
 

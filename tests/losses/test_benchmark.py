@@ -36,7 +36,7 @@ def test_benchmark_tiny_prints_its_tables():
 
   # The previous version, in the same process, chunked like this one.
   chunk, *seconds, ratio, loss_diff, grad_diff = _row(
-      out, "64 (8 x 8) | 8 | 1", 7)
+      out, "64 (8 x 8) | 8 | 1", 6)
   assert chunk == "24" and min(map(float, seconds + [ratio])) > 0
   assert float(loss_diff) < 1e-5 and float(grad_diff) < 1e-4
 

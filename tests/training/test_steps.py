@@ -168,9 +168,13 @@ def test_contiguous_precision_reaches_the_loss():
   discriminator = state_lib.create_discriminator(config)
   g_tx, d_tx = state_lib.create_optimizers(config)
   # Shapes only: tracing the step needs no parameters.
+  init_rng = jax.random.key(0)
   state = jax.eval_shape(functools.partial(
-      state_lib.init_train_state, config, generator=generator,
-      discriminator=discriminator, g_tx=g_tx, d_tx=d_tx), jax.random.key(0))
+      state_lib.init_train_state, config, generator=generator, g_tx=g_tx),
+                         init_rng)
+  state = jax.eval_shape(functools.partial(
+      state_lib.begin_stage2, config, discriminator=discriminator,
+      g_tx=g_tx, d_tx=d_tx), state, init_rng)
   presets = {}
   for precision in ("highest", "BF16_BF16_F32"):
     config.loss.contiguous.precision = precision

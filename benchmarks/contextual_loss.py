@@ -39,6 +39,7 @@ training (the target is data).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -252,7 +253,12 @@ def _memory_worker(side: int, batch: int, channels: int,
 
 
 def _emulated_matmul(kind: str):
-  """A `_cosine_matmul` that rounds and splits as ``kind``'s hardware does."""
+  """A `_cosine_matmul` that rounds and splits as ``kind``'s hardware does.
+
+  The gradient's two matmuls use the same arithmetic (the cotangent is an
+  operand like any other), as they do on the hardware.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from jax import lax  # pylint: disable=g-import-not-at-top
 
@@ -265,18 +271,33 @@ def _emulated_matmul(kind: str):
     bits = bits + 0xFFF + ((bits >> 13) & 1)
     return lax.bitcast_convert_type(bits & ~jnp.uint32(0x1FFF), jnp.float32)
 
-  def matmul(a, b):
-    return jnp.einsum("bic,bcj->bij", a, b, precision="highest")
+  def product(spec, a, b):
+    exact = functools.partial(jnp.einsum, spec, precision="highest")
+    if kind == "tf32":
+      return exact(tf32(a), tf32(b))
+    a_hi, b_hi = bf16(a), bf16(b)
+    if kind == "bf16":
+      return exact(a_hi, b_hi)
+    a_lo, b_lo = bf16(a - a_hi), bf16(b - b_hi)
+    return exact(a_hi, b_hi) + (exact(a_hi, b_lo) + exact(a_lo, b_hi))
+
+  @jax.custom_vjp
+  def cosines(x_rows, y_t):
+    return product("bic,bcj->bij", x_rows, y_t)
+
+  def forward(x_rows, y_t):
+    return cosines(x_rows, y_t), (x_rows, y_t)
+
+  def backward(operands, g):
+    x_rows, y_t = operands
+    return (product("bij,bcj->bic", g, y_t),
+            product("bic,bij->bcj", x_rows, g))
+
+  cosines.defvjp(forward, backward)
 
   def emulated(x_rows, y_t, precision=None):
     del precision  # The emulation is the precision.
-    if kind == "tf32":
-      return matmul(tf32(x_rows), tf32(y_t))
-    x_hi, y_hi = bf16(x_rows), bf16(y_t)
-    if kind == "bf16":
-      return matmul(x_hi, y_hi)
-    x_lo, y_lo = bf16(x_rows - x_hi), bf16(y_t - y_hi)
-    return matmul(x_hi, y_hi) + (matmul(x_hi, y_lo) + matmul(x_lo, y_hi))
+    return cosines(x_rows, y_t)
   return emulated
 
 

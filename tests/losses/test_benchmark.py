@@ -47,3 +47,13 @@ def test_benchmark_tiny_prints_its_tables():
   mib = lambda cell: float(cell.split(" MiB")[0])
   assert mib(accelerator) < mib(cpu) / 4
   assert all(3 < float(v) < 8 for v in per_chunk.split(",")), per_chunk
+
+  # Precision: three bfloat16 passes stay close to exact float32, one pass
+  # does not (the reason the exact matmul is the default).
+  rows = re.findall(r"^\| 16 x 16 \((?:GoPro Flower crops|uniform noise)\)"
+                    r" \| (\w+): .*? \| (.*) \| (.*) \| (.*) \|$", out, re.M)
+  errors = {kind: [float(v) for v in grad.split(",")]
+            for kind, _, grad, _ in rows}
+  assert set(errors) == {"BF16_BF16_F32", "BF16_BF16_F32_X3", "TF32_TF32_F32"}
+  assert max(errors["BF16_BF16_F32_X3"]) < 0.05
+  assert max(errors["BF16_BF16_F32"]) > 10 * max(errors["BF16_BF16_F32_X3"])

@@ -331,6 +331,7 @@ def _precision_worker(side: int, batch: int) -> dict:
   """Loss and gradient of each emulated precision against exact float32."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
   from cbl_jax import losses  # pylint: disable=g-import-not-at-top
   from cbl_jax.losses import contextual  # pylint: disable=g-import-not-at-top
 
@@ -343,7 +344,6 @@ def _precision_worker(side: int, batch: int) -> dict:
       ("contiguous", lambda a, b: losses.contiguous_loss(
           a, b, spatial_weight=0.1))):
     exact_loss, exact_grad = jax.jit(jax.value_and_grad(loss_fn))(x, y)
-    exact_norm = float(jnp.linalg.norm(exact_grad))
     original = contextual._cosine_matmul  # pylint: disable=protected-access
     for kind in EMULATED_PRECISIONS:
       contextual._cosine_matmul = _emulated_matmul(kind)  # pylint: disable=protected-access
@@ -351,12 +351,14 @@ def _precision_worker(side: int, batch: int) -> dict:
         loss, grad = jax.jit(jax.value_and_grad(loss_fn))(x, y)
       finally:
         contextual._cosine_matmul = original  # pylint: disable=protected-access
+      # Norms and the cosine in float64: float32 sums over the whole
+      # gradient would be off by more than the smallest errors measured.
+      g, g0 = (np.asarray(v, np.float64).ravel() for v in (grad, exact_grad))
       out[f"{name}/{kind}"] = {
           "loss": float(loss), "exact": float(exact_loss),
           "loss_diff": abs(float(loss - exact_loss)) / abs(float(exact_loss)),
-          "grad_diff": float(jnp.linalg.norm(grad - exact_grad)) / exact_norm,
-          "grad_cos": float(jnp.vdot(grad, exact_grad)
-                            / (jnp.linalg.norm(grad) * exact_norm)),
+          "grad_diff": float(np.linalg.norm(g - g0) / np.linalg.norm(g0)),
+          "grad_cos": float(g @ g0 / (np.linalg.norm(g) * np.linalg.norm(g0))),
       }
   return out
 

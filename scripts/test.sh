@@ -7,4 +7,4 @@ if [ -z "${CBL_JAX_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
   echo "Note: the demo's browser tests skip without Chromium" \
        "(Debian/Ubuntu: apt-get install chromium)."
 fi
-exec .venv/bin/python -m pytest -n 2 --durations=15 "$@"
+exec .venv/bin/python -m pytest -n 2 --dist worksteal --durations=15 "$@"

@@ -1,5 +1,7 @@
 """Tests for the Table 2 discriminator."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,7 +43,8 @@ def test_paper_shape_parameter_count():
 def test_logits_shape(pooling):
   model = Discriminator(head_pooling=pooling, **SMALL)
   x = jax.random.uniform(jax.random.key(0), (3, 32, 24, 3))
-  variables = model.init(jax.random.key(1), x, train=False)
+  variables = jax.jit(functools.partial(model.init, train=False))(
+      jax.random.key(1), x)
   logits = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
   assert logits.shape == (3, 2)
 
@@ -49,8 +52,10 @@ def test_logits_shape(pooling):
 def test_batch_norm_train_and_eval_modes():
   model = Discriminator(**SMALL)
   x = jax.random.uniform(jax.random.key(0), (4, 16, 16, 3))
-  variables = model.init(jax.random.key(1), x, train=False)
-  _, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+  variables = jax.jit(functools.partial(model.init, train=False))(
+      jax.random.key(1), x)
+  _, updates = jax.jit(functools.partial(
+      model.apply, train=True, mutable=["batch_stats"]))(variables, x)
   before = jax.tree_util.tree_leaves(variables["batch_stats"])
   after = jax.tree_util.tree_leaves(updates["batch_stats"])
   assert any(not np.allclose(a, b) for a, b in zip(before, after))

@@ -43,7 +43,7 @@ def test_output_shape_any_size(color_mode, size):
   model = Generator(color_mode=color_mode, features=8, stem_features=4,
                     num_blocks=2, head_features=8)
   x = jnp.ones((2, *size, 3)) * 0.5
-  params = model.init(jax.random.key(0), x)
+  params = jax.jit(model.init)(jax.random.key(0), x)
   out = jax.jit(model.apply)(params, x)
   assert out.shape == (2, 7, *size, 3)
   assert out.dtype == jnp.float32
@@ -52,7 +52,7 @@ def test_output_shape_any_size(color_mode, size):
 def test_full_size_model_runs_jitted():
   model = Generator()
   x = jax.random.uniform(jax.random.key(1), (1, 20, 24, 3))
-  params = model.init(jax.random.key(0), x)
+  params = jax.jit(model.init)(jax.random.key(0), x)
   out = jax.jit(model.apply)(params, x)
   assert out.shape == (1, 7, 20, 24, 3)
   assert np.isfinite(np.asarray(out)).all()
@@ -60,7 +60,7 @@ def test_full_size_model_runs_jitted():
 
 def test_initialisation_is_normal_001():
   model = Generator()
-  params = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))["params"]
+  params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))["params"]
   kernel = np.asarray(params["block5"]["L12"]["kernel"])
   assert abs(kernel.std() - 0.01) < 0.0005
   assert abs(kernel.mean()) < 0.0005
@@ -73,7 +73,7 @@ def test_gradients_reach_every_parameter(color_mode):
                     num_blocks=3, head_features=8, init_stddev=0.1)
   x = jax.random.uniform(jax.random.key(1), (2, 9, 11, 3))
   target = jax.random.uniform(jax.random.key(2), (2, 7, 9, 11, 3))
-  params = model.init(jax.random.key(0), x)["params"]
+  params = jax.jit(model.init)(jax.random.key(0), x)["params"]
 
   def loss(p):
     return jnp.mean((model.apply({"params": p}, x) - target) ** 2)
@@ -87,8 +87,8 @@ def test_y_mode_keeps_input_chroma():
   model = Generator(color_mode="y", features=8, stem_features=4,
                     num_blocks=1, head_features=8, init_stddev=0.1)
   x = jax.random.uniform(jax.random.key(1), (1, 6, 7, 3))
-  params = model.init(jax.random.key(0), x)
-  frames = model.apply(params, x)
+  params = jax.jit(model.init)(jax.random.key(0), x)
+  frames = jax.jit(model.apply)(params, x)
   chroma_in = np.asarray(color.rgb_to_ycbcr(x))[..., 1:]
   chroma_out = np.asarray(color.rgb_to_ycbcr(frames))[..., 1:]
   for t in range(7):
@@ -99,7 +99,7 @@ def test_input_skip_predicts_blurry_input_at_zero_weights():
   model = Generator(features=8, stem_features=4, num_blocks=1,
                     head_features=8, input_skip=True)
   x = jax.random.uniform(jax.random.key(1), (1, 6, 7, 3))
-  params = model.init(jax.random.key(0), x)
+  params = jax.jit(model.init)(jax.random.key(0), x)
   zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
   frames = model.apply(zeros, x)
   np.testing.assert_allclose(np.asarray(frames),
@@ -119,7 +119,7 @@ def test_bad_input_messages():
 def test_he_initialisation_option():
   model = Generator(init_stddev=None, input_skip=True)
   x = jax.random.uniform(jax.random.key(1), (1, 12, 12, 3))
-  params = model.init(jax.random.key(0), x)["params"]
+  params = jax.jit(model.init)(jax.random.key(0), x)["params"]
   kernel = np.asarray(params["block5"]["L12"]["kernel"])
   # He: std sqrt(2 / fan_in), fan_in = 3 * 3 * 64.
   assert abs(kernel.std() - np.sqrt(2 / 576)) < 0.1 * np.sqrt(2 / 576)

@@ -2,6 +2,8 @@
 
 import pathlib
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,16 +51,15 @@ def test_table1_generator_in_bfloat16_agrees_with_float32():
   fields.update(init_stddev=None, input_skip=True)
   fields.pop("dtype")
   blurry = _photo_crop()
-  params = Generator(**fields).init(jax.random.key(0), blurry)["params"]
+  params = jax.jit(Generator(**fields).init)(jax.random.key(0),
+                                             blurry)["params"]
   for block in range(1, fields["num_blocks"] + 1):
     second = params[f"block{block}"][f"L{2 * block + 2}"]
     second["kernel"] = 0.1 * second["kernel"]
   params["L31"]["kernel"] = 0.01 * jax.random.normal(
       jax.random.key(1), params["L31"]["kernel"].shape)
-  full = Generator(**fields, dtype="float32").apply({"params": params},
-                                                    blurry)
-  half = Generator(**fields, dtype="bfloat16").apply({"params": params},
-                                                     blurry)
+  full, half = (jax.jit(Generator(**fields, dtype=dtype).apply)(
+      {"params": params}, blurry) for dtype in ("float32", "bfloat16"))
   assert full.dtype == half.dtype == jnp.float32
   assert float(jnp.std(full - blurry[:, None])) > 0.1  # Far from identity.
   mse = float(jnp.mean((jnp.clip(full, 0, 1) - jnp.clip(half, 0, 1)) ** 2))
@@ -71,9 +72,10 @@ def test_parameters_stay_float32_in_bfloat16():
                  dtype="bfloat16"), {}),
       (Discriminator(group_features=(4, 4, 8, 8), group_depths=(1, 1, 1, 1),
                      fc_features=(8,), dtype="bfloat16"), {"train": False})):
-    variables = module.init(jax.random.key(0), jnp.ones((2, 16, 16, 3)),
-                            **args)
+    variables = jax.jit(functools.partial(module.init, **args))(
+        jax.random.key(0), jnp.ones((2, 16, 16, 3)))
     dtypes = {x.dtype for x in jax.tree_util.tree_leaves(variables)}
     assert dtypes == {jnp.dtype(jnp.float32)}
-    out = module.apply(variables, jnp.ones((2, 16, 16, 3)), **args)
+    out = jax.jit(functools.partial(module.apply, **args))(
+        variables, jnp.ones((2, 16, 16, 3)))
     assert out.dtype == jnp.float32

@@ -33,7 +33,8 @@ config.data.num_eval_examples = 6
 config.eval_batch_size = 3
 config, _ = batch_rule.resolve(config, jax.device_count())
 generator = state_lib.create_generator(config)
-params = generator.init(jax.random.key(0), jax.numpy.zeros((1, 16, 16, 3)))
+params = jax.jit(generator.init)(jax.random.key(0),
+                                  jax.numpy.zeros((1, 16, 16, 3)))
 evaluator = eval_loop.ShardedEvaluator(config, generator, sharding.make_mesh())
 summary, first = evaluator(params["params"])
 print(json.dumps({"devices": jax.device_count(), "batch": config.eval_batch_size,
@@ -74,8 +75,8 @@ def test_batches_of_mixed_frame_sizes_score_every_example_alone(
   monkeypatch.setattr(pipeline, "eval_dataset",
                       lambda data_config, batch_size: examples)
   generator = state_lib.create_generator(tiny_config)
-  params = generator.init(jax.random.key(0),
-                          np.zeros((1, 16, 16, 3), np.float32))["params"]
+  params = jax.jit(generator.init)(
+      jax.random.key(0), np.zeros((1, 16, 16, 3), np.float32))["params"]
   mesh = sharding.make_mesh()
 
   def summary(batch_size):

@@ -9,6 +9,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # command lines the tests start inherit it), outside the user's home.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       tempfile.mkdtemp(prefix="cbl_jax_test_jax_cache_"))
+# Every program, however quick to compile: the tests and the processes they
+# start compile the same small programs many times over.
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cbl_jax import xla_cpu

@@ -35,7 +35,6 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Callable
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
@@ -68,19 +67,6 @@ def peak_tflops(device_kind: str, dtype: str) -> float | None:
     if name.lower() in device_kind.lower():
       return bf16 if dtype == "bfloat16" else f32
   return None
-
-
-def _time(fn: Callable[[], Any], repeats: int) -> float:
-  """Median seconds of `fn` after two warm-up calls."""
-  import jax  # pylint: disable=g-import-not-at-top
-  for _ in range(2):
-    jax.block_until_ready(fn())
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
 
 
 def _batch(config, sharding):
@@ -130,7 +116,7 @@ def measure_steps(config, dtype: str, repeats: int) -> list[dict]:
       holder["state"], metrics = compiled(holder["state"], batch, rng)
       return metrics
 
-    seconds = _time(run, repeats)
+    seconds = statistics.median(machine.timed_runs(run, 2, repeats))
     state = holder["state"]
     estimate = (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
                 + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
@@ -153,7 +139,8 @@ def measure_steps(config, dtype: str, repeats: int) -> list[dict]:
                                                 **contiguous))(pred)
 
   loss_fn = jax.jit(loss_and_grad).lower(frames, target).compile()
-  loss_s = _time(lambda: loss_fn(frames, target), repeats)
+  loss_s = statistics.median(
+      machine.timed_runs(lambda: loss_fn(frames, target), 2, repeats))
   loss_flops = machine.compiled_flops(loss_fn)
   rows[-1]["contiguous_s"] = loss_s
   rows[-1]["contiguous_share"] = loss_s / rows[-1]["step_s"]

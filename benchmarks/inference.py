@@ -47,7 +47,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -203,18 +203,6 @@ def _design_params(design: str, generator: Any) -> list[Any]:
           for c_in, c_out in design_networks(design)]
 
 
-def _time(fn: Callable[[], Any], warmup: int, repeats: int) -> list[float]:
-  import jax  # pylint: disable=g-import-not-at-top
-  for _ in range(warmup):
-    jax.block_until_ready(fn())
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return times
-
-
 def _image(height: int, width: int):
   import numpy as np  # pylint: disable=g-import-not-at-top
   return np.random.default_rng(0).random((height, width, 3), np.float32)
@@ -272,7 +260,7 @@ def _predict_worker(spec: dict[str, Any]) -> dict[str, Any]:
   compile_s = time.perf_counter() - start
   # The library's own jitted call compiles again in the warm-up: an
   # ahead-of-time executable does not fill jit's cache.
-  times = _time(run, spec["warmup"], spec["repeats"])
+  times = machine.timed_runs(run, spec["warmup"], spec["repeats"])
   return {"compile_s": compile_s, "seconds": statistics.median(times),
           "times": times, "flops": machine.compiled_flops(compiled) * calls,
           "tiles": tiles, "calls": calls, "batch": batch,
@@ -292,7 +280,8 @@ def _design_worker(spec: dict[str, Any]) -> dict[str, Any]:
   compiled = jax.jit(lambda p, x: run_design(design, p, x)).lower(
       params, x).compile()
   compile_s = time.perf_counter() - start
-  times = _time(lambda: compiled(params, x), spec["warmup"], spec["repeats"])
+  times = machine.timed_runs(lambda: compiled(params, x), spec["warmup"],
+                           spec["repeats"])
   return {"compile_s": compile_s, "seconds": statistics.median(times),
           "times": times, "flops": machine.compiled_flops(compiled),
           **_matmul_and_memory(spec)}

@@ -17,6 +17,7 @@ import resource
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -82,6 +83,24 @@ def describe() -> str:
   return f"{model}, {os.cpu_count()} cores"
 
 
+def timed_runs(fn: Callable[[], Any], warmup: int,
+               repeats: int) -> list[float]:
+  """Seconds of each of `repeats` calls of `fn`, after `warmup` calls.
+
+  Each call is waited for with `jax.block_until_ready`, so the times are
+  of the computation, not of its dispatch.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  for _ in range(warmup):
+    jax.block_until_ready(fn())
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - start)
+  return times
+
+
 def matmul_gflops(size: int = 4096, repeats: int = 5) -> float:
   """This machine's float32 matmul speed: the median of size x size jnp.dot."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -89,12 +108,7 @@ def matmul_gflops(size: int = 4096, repeats: int = 5) -> float:
 
   a = jax.random.normal(jax.random.key(1), (size, size))
   dot = jax.jit(lambda m: jnp.dot(m, m, precision=jax.lax.Precision.HIGHEST))
-  jax.block_until_ready(dot(a))
-  times = []
-  for _ in range(max(repeats, 3)):
-    start = time.perf_counter()
-    jax.block_until_ready(dot(a))
-    times.append(time.perf_counter() - start)
+  times = timed_runs(lambda: dot(a), warmup=1, repeats=max(repeats, 3))
   return 2 * size**3 / statistics.median(times) / 1e9
 
 

@@ -36,10 +36,11 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.generator.update(dict(features=48, num_blocks=4, head_features=96,
                                input_skip=True, init_stddev=None,
-                               space_to_depth=4))
+                               space_to_depth=4, zero_mean_residual=True))
   config.discriminator.update(dict(group_features=(16, 32, 64, 64),
                                    fc_features=(128,), head_pooling="avg"))
   config.loss.content_order = "best_of_both"
+  config.loss.content_form = "log_mse"
   config.loss.adversarial_form = "non_saturating"
   # Patches on a stride-2 grid: a quarter of the locations and 1/16 of the
   # N x N work, which keeps a GAN step on a CPU to about a second.

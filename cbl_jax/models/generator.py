@@ -170,6 +170,11 @@ class Generator(nn.Module):
       Section 4.2), or None for He initialisation with the last layer (L31)
       starting at zero: with `input_skip` the untrained model then returns
       the blurry input as every frame, and training starts from there.
+    zero_mean_residual: with `input_skip`, subtract from every frame's
+      residual the mean residual over the frames, so that the frames always
+      average to the input: Eq. 2 with a linear response holds by
+      construction, and a model that sees no motion cannot drift from the
+      photo as a whole, only move its frames apart. Not in the paper.
     space_to_depth: s; 1 (the paper) runs every layer at full resolution,
       s > 1 on s x s pixel blocks folded into channels (see the module
       docstring). L31 then has s^2 times Table 1's outputs.
@@ -184,6 +189,7 @@ class Generator(nn.Module):
   head_features: int = 256
   input_skip: bool = False
   init_stddev: Optional[float] = 0.01
+  zero_mean_residual: bool = False
   space_to_depth: int = 1
   dtype: Any = jnp.float32
 
@@ -245,6 +251,8 @@ class Generator(nn.Module):
     out = out.astype(jnp.float32).reshape(
         batch, height, width, self.num_frames, channels)
     out = jnp.moveaxis(out, 3, 1)
+    if self.zero_mean_residual:
+      out = out - jnp.mean(out, axis=1, keepdims=True)
     if self.input_skip:
       out = out + x[:, None]
     if self.color_mode == "y":

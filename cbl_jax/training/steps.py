@@ -83,7 +83,8 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
 
     def loss_fn(g_params):
       pred = generator.apply({"params": g_params}, blurry)
-      return losses.content_loss(pred, sharp, order=loss_cfg.content_order)
+      return losses.content_loss(pred, sharp, order=loss_cfg.content_order,
+                                 form=loss_cfg.get("content_form", "mse"))
 
     content, grads = jax.value_and_grad(loss_fn)(state.g_params)
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state,
@@ -133,7 +134,8 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     # statistics are used but not kept: this pass only judges G's frames.
     def g_loss_fn(frames):
       content = losses.content_loss(frames, sharp,
-                                    order=loss_cfg.content_order)
+                                    order=loss_cfg.content_order,
+                                    form=loss_cfg.get("content_form", "mse"))
       fake_logits, _ = discriminate(d_params, d_batch_stats, frames)
       adversarial = losses.generator_adversarial_loss(
           fake_logits, form=loss_cfg.adversarial_form)

@@ -168,3 +168,14 @@ def test_space_to_depth_reach_matches_receptive_radius():
   with pytest.raises(ValueError, match="space_to_depth must be >= 1"):
     Generator(space_to_depth=0).init(jax.random.key(0),
                                      jnp.zeros((1, 8, 8, 3)))
+
+
+def test_zero_mean_residual_frames_average_to_the_input():
+  model = Generator(features=8, stem_features=4, num_blocks=1,
+                    head_features=8, input_skip=True, init_stddev=0.3,
+                    zero_mean_residual=True, space_to_depth=2)
+  x = jax.random.uniform(jax.random.key(1), (2, 10, 12, 3))
+  params = model.init(jax.random.key(0), x)
+  frames = np.asarray(model.apply(params, x))
+  assert np.abs(frames - np.asarray(x)[:, None]).max() > 0.05  # They move.
+  np.testing.assert_allclose(frames.mean(axis=1), np.asarray(x), atol=1e-5)

@@ -67,14 +67,18 @@ def main(argv=None) -> int:
                       " the shipped weights")
   parser.add_argument("--out", default=str(_ROOT / "docs"))
   parser.add_argument("--data_dir", default=None,
-                      help="TFDS data dir holding synthetic_motion/default")
+                      help="TFDS data dir of synthetic_motion (built if"
+                      " missing)")
+  parser.add_argument("--builder_config", default="default",
+                      help="synthetic_motion config of the data picture")
   args = parser.parse_args(argv)
   out = pathlib.Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
   model = model_lib.load_generator(checkpoint=args.checkpoint)
 
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  import tfds_builders.synthetic_motion  # pylint: disable=g-import-not-at-top,unused-import
-  builder = tfds.builder("synthetic_motion/default", data_dir=args.data_dir)
+  import tfds_builders.synthetic_motion  # pylint: disable=g-import-not-at-top
+  builder = tfds_builders.synthetic_motion.Builder(
+      config=args.builder_config, data_dir=args.data_dir)
   builder.download_and_prepare()
   source = builder.as_data_source(split="train")
   visualization.save_strips(

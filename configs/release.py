@@ -1,16 +1,19 @@
-"""The shipped weights: the default model, trained longer on the same data.
+"""The default model trained longer on the same data (2500 steps).
 
   python -m cbl_jax.main --config=configs/release.py --workdir=workdirs/release
   python -m cbl_jax.inference.export_weights --workdir=workdirs/release \
+      --which=latest \
       --output=cbl_jax/weights/default_generator.msgpack
 
-`cbl_jax/weights/default_generator.msgpack` is the best checkpoint of this
-run (highest PSNR on the `synthetic_motion` test split); its training log is
-`docs/release_training_log.txt`. Network, data, seed and learning-rate
-schedule are those of `configs/default.py`, which stops at step 2000: the
-first 2000 steps of this run are exactly the default run, so its log shows
-both. It goes on for 500 more steps at the dropped rate (about an hour on a
-2-core CPU shared with other jobs).
+The default config's run continued: network, data, seed and learning-rate
+schedule are those of `configs/default.py`, which stops at step 1000; the
+first 1000 steps of this run are the default run (same batches and
+updates), and this one goes on to step 2500, with the rate dropped tenfold
+from step 1500. A run of it on a 2-core CPU shared with other jobs was
+stopped at step 1086 (log: `docs/release_training_log.txt`), so the shipped
+weights (`cbl_jax/weights/default_generator.msgpack`) are its step-1000
+checkpoint: the default run's final weights, which `configs/default.py`
+reproduces.
 """
 
 import ml_collections

@@ -52,8 +52,13 @@ def bench(config, repeats: int, stages=(1, 2)) -> list[dict]:
   generator = state_lib.create_generator(config)
   discriminator = state_lib.create_discriminator(config)
   g_tx, d_tx = state_lib.create_optimizers(config)
-  state = jax.jit(lambda k: state_lib.init_train_state(
-      config, k, generator, discriminator, g_tx, d_tx))(jax.random.key(0))
+  init_rng = jax.random.key(0)
+  stage1_state = jax.jit(lambda k: state_lib.init_train_state(
+      config, k, generator, g_tx))(init_rng)
+  states = {1: stage1_state}
+  if 2 in stages:
+    states[2] = jax.jit(lambda s, k: state_lib.begin_stage2(
+        config, s, k, discriminator, g_tx, d_tx))(stage1_state, init_rng)
   size, batch = config.data.crop_size, config.batch_size
   rng = np.random.default_rng(0)
   data = {
@@ -68,6 +73,7 @@ def bench(config, repeats: int, stages=(1, 2)) -> list[dict]:
     if number not in stages:
       continue
     jitted = jax.jit(fn, donate_argnums=0)
+    state = states[number]
     start = time.perf_counter()
     compiled = jitted.lower(state, data, jax.random.key(1)).compile()
     compile_s = time.perf_counter() - start

@@ -45,6 +45,7 @@ import tqdm
 
 from cbl_jax import xla_cpu
 from cbl_jax.inference import cli_flags
+from cbl_jax.inference import errors
 from cbl_jax.inference import image_io
 from cbl_jax.inference import interpolation
 from cbl_jax.inference import model as model_lib
@@ -146,7 +147,7 @@ def predict_paths(model: model_lib.LoadedGenerator,
       notes = predict_file(model, path, folder, levels, tiles, fps)
     except Exception as e:  # pylint: disable=broad-except
       # One unreadable or odd file must not cost the user the others.
-      reason = cli_flags.one_line(e)
+      reason = errors.one_line(e)
       if str(path) not in reason:
         reason = f"{path}: {reason}"
       result.failed.append((path, reason))
@@ -172,7 +173,7 @@ def main(argv: Sequence[str]) -> int:
     tiles = cli_flags.tile_options()
     model = cli_flags.load_model()
   except (ValueError, FileNotFoundError) as e:
-    print(f"predict: {cli_flags.one_line(e)}", file=sys.stderr)
+    print(f"predict: {errors.one_line(e)}", file=sys.stderr)
     return 1
   logging.info("Generator: %s", model.source)
   output = pathlib.Path(cli_flags.OUTPUT.value)

@@ -11,13 +11,16 @@ numbers in BENCHMARKS.md). Results differ only by float32 rounding
 
 XLA reads `XLA_FLAGS` once, when JAX starts its first backend, so
 `use_tuned_flags()` must run before the first computation: the command-line
-entry points call it first thing. It changes nothing on GPUs and TPUs, leaves
-a user's own setting of the same flag alone, and does nothing on jaxlib
-versions where the effect has not been measured (XLA aborts on flags it does
-not know, and the option is experimental).
+entry points call it first thing. It adds the flag only when JAX will run on
+the CPU (`cpu_is_the_backend`: JAX_PLATFORMS names only the CPU, or no GPU
+or TPU plugin is installed), leaves a user's own setting of the same flag
+alone, and does nothing on jaxlib versions where the effect has not been
+measured (XLA aborts on flags it does not know, and the option is
+experimental).
 """
 
 import importlib.metadata
+import importlib.util
 import os
 import sys
 
@@ -36,6 +39,34 @@ def _jaxlib_series() -> tuple[int, int]:
   return int(major), int(minor)
 
 
+# Modules whose presence means JAX will pick an accelerator by default:
+# PJRT plugins (jax[cuda12], jax[cuda13], ROCm) and Cloud TPU's libtpu.
+_ACCELERATOR_MODULES = ("libtpu", "jax_cuda12_plugin", "jax_cuda13_plugin",
+                        "jax_rocm60_plugin", "jax_rocm7_plugin")
+
+
+def _accelerator_plugin_installed() -> bool:
+  if any(importlib.util.find_spec(name) is not None
+         for name in _ACCELERATOR_MODULES):
+    return True
+  # Other PJRT plugins register under this entry-point group.
+  plugins = importlib.metadata.entry_points(group="jax_plugins")
+  return any(plugin.name != "cpu" for plugin in plugins)
+
+
+def cpu_is_the_backend() -> bool:
+  """Whether JAX will run on the CPU, decided without starting JAX.
+
+  Returns:
+    True if JAX_PLATFORMS lists only "cpu", or if it is unset and no GPU or
+    TPU plugin is installed.
+  """
+  platforms = os.environ.get("JAX_PLATFORMS", "").strip()
+  if platforms:
+    return {p.strip() for p in platforms.split(",") if p.strip()} == {"cpu"}
+  return not _accelerator_plugin_installed()
+
+
 def _backends_started() -> bool:
   if "jax" not in sys.modules:
     return False
@@ -51,14 +82,16 @@ def use_tuned_flags() -> bool:
 
   Returns:
     True if the flags were added (or were already there), False if they were
-    not: another jaxlib series, the user set the flag, or JAX had already
-    started (then a warning says so).
+    not: JAX will run on a GPU or TPU, another jaxlib series, the user set the
+    flag, or JAX had already started (then a warning says so).
   """
   flags = os.environ.get("XLA_FLAGS", "")
   if all(flag in flags.split() for flag in TUNED_FLAGS):
     return True
   if _FLAG_NAME in flags:
     return False  # The user's own choice.
+  if not cpu_is_the_backend():
+    return False
   if _jaxlib_series() not in _MEASURED_JAXLIB_SERIES:
     return False
   if _backends_started():

@@ -26,7 +26,10 @@ def get_config() -> ml_collections.ConfigDict:
       eval_split="test",
       crop_size=128,             # Section 4.2: 128x128 random patches.
       random_flip=True,          # ... flipped at random.
-      random_time_reverse=True,  # The reversed sequence blurs the same.
+      # Off: Eq. 4 as written compares frame t with target t, and pairing it
+      # with random reversal would train towards time-symmetric, ghosted
+      # frames (the loop refuses that pairing).
+      random_time_reverse=False,
       eval_crop_size=ml_collections.FieldReference(None, field_type=int),
       num_eval_examples=ml_collections.FieldReference(100, field_type=int),
       worker_count=4,
@@ -42,6 +45,10 @@ def get_config() -> ml_collections.ConfigDict:
       head_features=256,
       input_skip=False,
       init_stddev=0.01,
+      # Convolutions in bfloat16 on GPUs and TPUs, float32 on CPUs;
+      # parameters, optimizer state and losses stay float32
+      # (cbl_jax/models/precision.py).
+      dtype="auto",
   ))
 
   # Table 2, with the paper's flattened head (see cbl_jax/models/
@@ -53,11 +60,18 @@ def get_config() -> ml_collections.ConfigDict:
       head_pooling="flatten",
       num_classes=2,
       bn_momentum=0.9,
+      dtype="auto",
   ))
 
   config.loss = ml_collections.ConfigDict(dict(
-      content_order="forward",    # Eq. 4 as written.
+      # Which target frame each predicted frame is compared with, for the
+      # content and the contiguous loss alike: "forward" (Eq. 4 as written),
+      # "best_of_both" or "pairwise" (cbl_jax/losses/content.py).
+      time_order="forward",
       adversarial_form="paper",   # Eq. 3.
+      # G's adversarial term runs D on real and generated frames together,
+      # as D is trained (cbl_jax/training/steps.py), or "running".
+      adversarial_batch_stats="real_and_fake",
       alpha=0.001,
       beta=0.1,
       # Eqs. 5-10 on features of every predicted frame and its target.
@@ -75,18 +89,33 @@ def get_config() -> ml_collections.ConfigDict:
       )),
   ))
 
+  # Each stage counts its own steps and starts with fresh Adam states
+  # (cbl_jax/training/schedules.py). Section 4.2: G at 1e-4, dropped to
+  # 1e-5 after about 1.5e5 iterations; the GAN stage goes on from there.
   config.optimizer = ml_collections.ConfigDict(dict(
-      g_learning_rate=1e-4,
-      d_learning_rate=1e-4,
-      lr_drop_step=150_000,
-      lr_drop_factor=0.1,
-      warmup_steps=0,
       adam_b1=0.9,
       adam_b2=0.999,
+      stage1=dict(
+          g_learning_rate=1e-4,
+          warmup_steps=0,
+          lr_drop_step=150_000,
+          lr_drop_factor=0.1,
+      ),
+      stage2=dict(
+          g_learning_rate=1e-5,
+          d_learning_rate=1e-4,
+          warmup_steps=0,
+          lr_drop_step=0,        # No drop.
+          lr_drop_factor=0.1,
+      ),
   ))
 
+  # The global batch. On a device count that does not divide it (4 on a
+  # TPU v3-8), "round_up" trains with the next multiple and scales every
+  # learning rate to match (cbl_jax/training/batch_rule.py); "exact" refuses.
   config.batch_size = 4
-  config.eval_batch_size = 1
+  config.batch_size_rule = "round_up"
+  config.eval_batch_size = 1     # Rounded up to the device count.
   config.stage1_steps = 200_000
   config.stage2_steps = 100_000
   config.init_from = ""
@@ -96,4 +125,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_every_steps = 5_000
   config.checkpoint_every_steps = 1_000
   config.max_checkpoints_to_keep = 3
+  # XLA's compiled programs are kept here, so a restart skips compiling
+  # ("" turns it off; JAX_COMPILATION_CACHE_DIR, if set, wins).
+  config.compilation_cache_dir = "~/.cache/cbl_jax/jax_compilation_cache"
+  config.compilation_cache_min_compile_secs = 1.0
+  # The discriminator's leaves of at least this many elements are sharded
+  # over the devices; smaller ones are replicated
+  # (cbl_jax/training/sharding.py).
+  config.shard_min_elements = 2**18
+  # The evaluation number that picks the best checkpoint: "psnr_middle"
+  # needs no choice of time order (the middle frame is the same either way);
+  # "psnr" is all frames in the better order.
+  config.best_metric = "psnr_middle"
   return config

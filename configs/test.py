@@ -28,7 +28,10 @@ def get_config() -> ml_collections.ConfigDict:
                                    fc_features=(8,)))
   config.loss.contiguous.patch_size = 3
 
-  config.optimizer.warmup_steps = 0
+  config.optimizer.stage1.warmup_steps = 0
+  # Stage 2's 2 steps at half, then the full rate: the logged rates show
+  # the warm-up.
+  config.optimizer.stage2.warmup_steps = 2
 
   config.batch_size = 4
   config.eval_batch_size = 2
@@ -37,4 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 1
   config.eval_every_steps = 5
   config.checkpoint_every_steps = 2
+  # Shard even the tiny discriminator's kernels, so that tests on several
+  # devices run the sharded path.
+  config.shard_min_elements = 64
   return config

@@ -1,9 +1,14 @@
 """Shared test setup: CPU only, the command lines' XLA flags, quiet TensorFlow."""
 
 import os
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One persistent compilation cache for the whole run (workers and the
+# command lines the tests start inherit it), outside the user's home.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      tempfile.mkdtemp(prefix="cbl_jax_test_jax_cache_"))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cbl_jax import xla_cpu

@@ -1,6 +1,8 @@
 """Benchmarks are scripts, not tests: here they only have to run, tiny."""
 
+import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -83,3 +85,77 @@ def test_conv_formulations_benchmark_runs_tiny_and_agrees():
       "xla_conv", "im2col", "row_taps", "shifted_matmuls", "output_taps",
       "xla_conv_tap_kernel_grad"]
   assert all(float(r[6]) < 1e-4 for r in rows)
+
+
+def _memory(*args):
+  result = subprocess.run(
+      [sys.executable, "benchmarks/memory.py", *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return result.stdout
+
+
+def test_memory_benchmark_paper_state_on_8_devices_is_sharded():
+  """The paper's discriminator is split over 8 devices, not replicated."""
+  out = _memory("--config=configs/gopro.py", "--devices=8", "--state_only")
+  line = out.strip().splitlines()[-1]
+  match = re.fullmatch(r"per-device train state: ([\d.]+) GiB \(replicated:"
+                       r" ([\d.]+) GiB\)", line)
+  assert match, out
+  per_device, replicated = map(float, match.groups())
+  assert per_device <= replicated / 4
+  assert "global batch of 8" in out  # The batch rule on 8 devices.
+
+
+def test_memory_benchmark_compiles_both_stages_tiny():
+  out = _memory("--config=configs/test.py", "--devices=2",
+                "--dtypes=float32")
+  rows = [[c.strip() for c in l.strip("|").split("|")]
+          for l in out.splitlines() if l.startswith("| 1 |")
+          or l.startswith("| 2 |")]
+  assert [r[0] for r in rows] == ["1", "2"]
+  for row in rows:
+    peak = float(row[-1].split()[0])
+    assert peak > 0
+
+
+def test_accelerator_benchmark_runs_tiny_on_the_cpu(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "benchmarks/accelerator.py", "--tiny",
+       "--dtypes=float32", f"--data_dir={tmp_path}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  out = result.stdout
+  rows = [[c.strip() for c in l.strip("|").split("|")]
+          for l in out.splitlines() if re.match(r"\| [12] \|", l)]
+  assert [(r[0], r[1]) for r in rows] == [("1", "float32"), ("2", "float32")]
+  for row in rows:
+    assert float(row[3]) > 0 and float(row[4]) > 0  # Step time, TFLOP/s.
+    assert row[5] == "n/a"  # No known peak for a CPU.
+  assert re.search(r"input pipeline .*: [\d.]+ examples/s", out)
+  assert re.search(r"contextual \(contiguous\) loss alone [\d.]+ s = \d+% "
+                   r"of the stage-2 step's time", out)
+
+
+def test_frame_store_benchmark_runs_tiny():
+  result = subprocess.run(
+      [sys.executable, "benchmarks/frame_store.py", "--tiny",
+       "--chunks=16,64", "--codecs=raw,zstd1", "--repeats=1", "--windows=2",
+       "--batch=4", "--reads=8", "--cache_bytes=0"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  rows = [json.loads(l) for l in result.stdout.splitlines()
+          if l.startswith("{")]
+  assert [(r["chunk"], r["codec"]) for r in rows] == [
+      (16, "raw"), (16, "zstd1"), (64, "raw"), (64, "zstd1")]
+  for row in rows:
+    assert row["bytes_per_image"] > 0 and row["write_cpu_ms_per_example"] > 0
+    assert min(row["read_16_cpu_ms"], row["read_32_cpu_ms"],
+               row["read_8_cpu_ms"], row["read_full_cpu_ms"]) >= 0
+  # Noisy GoPro-like frames: zstd stores less than the raw pixels.
+  assert rows[1]["bytes_per_image"] < rows[0]["bytes_per_image"]
+  result = subprocess.run(
+      [sys.executable, "benchmarks/frame_store.py", "--tiny", "--codecs=png"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 1
+  assert "Unknown --codecs png; choose from raw, zstd1" in result.stderr

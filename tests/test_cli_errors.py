@@ -23,7 +23,7 @@ CASES = [
      "num_frames=6 must be odd"),
     (["cbl_jax.main", "--config=configs/default.py", "--config.batch_size=0",
       "--workdir={tmp}/out"],
-     "batch_size=0 is not divisible"),
+     "batch_size=0 must be at least 1"),
     (["cbl_jax.main", "--config=configs/default.py",
       "--config.batch_size=eight", "--workdir={tmp}/out"],
      "config.batch_size"),

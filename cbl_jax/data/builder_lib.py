@@ -5,22 +5,31 @@ tfds_builders/<name>` loads them by path), so what they share lives here:
 the feature spec every builder writes, finding the manual download, and
 turning a window of sharp frames into one example.
 
-Every example has the same keys:
+Every example is a blurry image and T sharp frames, T = 7 for window data and
+T = 1 for the middle-frame pairs of GoPro ``pairs`` and DVD
+``quantitative``. Their pixels go, decoded, into the chunked array store of
+`frame_store` (``frames/`` in the builder's data dir), so that training reads
+a random crop without decoding whole frames; the TFDS record of the example
+(ArrayRecord, what grain indexes and shuffles) holds:
 
-* ``blurry``: (H, W, 3) uint8 image.
-* ``sharp``: (T, H, W, 3) uint8 frames in time order; T = 7 for window data,
-  T = 1 for the middle-frame pairs of GoPro ``pairs`` and DVD
-  ``quantitative``.
 * ``sequence``: text, the source sequence or video (and, for synthetic data,
   the photographs used).
 * ``frame_indices``: int32 (M,), numbers of the source frames averaged into
-  ``blurry`` (file numbers, decoded frame numbers or sub-frame numbers); for
-  pairs, the number of the ground-truth frame.
+  the blurry image (file numbers, decoded frame numbers or sub-frame
+  numbers); for pairs, the number of the ground-truth frame.
+* ``frames_array``, ``frames_row``, ``frames_size``: where its images are in
+  the store, and their (H, W) (see `frame_store`).
 
-Images are stored as encoded bytes (see `frames_io`), so neither building nor
-reading needs TensorFlow. ``sharp`` is a `tfds.features.Sequence` of images
-(what `tfds.features.Video` is, minus Video's TensorFlow import); NumPy
-decoding returns it as a list of frames, which the input pipeline stacks.
+`frame_store.data_source` reads whole examples back ({'blurry': (H, W, 3),
+'sharp': (T, H, W, 3) uint8, 'sequence', 'frame_indices'}). Builders open a
+`frame_writer` per split and turn pixels into records with `stored_example`
+or `window_example`.
+
+Storage versions: 1.0.0 kept PNG/JPEG bytes in the records; 2.0.0 keeps the
+pixels in the store. TFDS keeps versions in separate folders, so a data set
+prepared by 1.0.0 is not read any more: the next `download_and_prepare`
+(`python -m cbl_jax.data.build`, or training's first use) prepares 2.0.0 from
+the same manual download, and the 1.0.0 folder can then be deleted.
 """
 
 from __future__ import annotations
@@ -34,38 +43,76 @@ from absl import logging
 from etils import epath
 
 from cbl_jax.data import blur
+from cbl_jax.data import frame_store
 from cbl_jax.data import frames_io
 
 
-def features(
-    *,
-    num_sharp: int,
-    num_source_frames: int | None,
-    image_shape: tuple[int | None, int | None, int] = (None, None, 3),
-    encoding_format: str = 'png',
-) -> tfds.features.FeaturesDict:
-  """The feature spec shared by all builders (see the module docstring).
+def features(*, num_source_frames: int | None) -> tfds.features.FeaturesDict:
+  """The record spec shared by all builders (see the module docstring).
 
   Args:
-    num_sharp: T, frames in ``sharp`` (7, or 1 for middle-frame pairs).
     num_source_frames: M, length of ``frame_indices`` (None if it varies).
-    image_shape: (H, W, 3); None where sizes vary between examples.
-    encoding_format: 'png' or 'jpeg', the encoding of the stored bytes.
 
   Returns:
     The FeaturesDict.
   """
-  image = lambda: tfds.features.Image(
-      shape=image_shape, encoding_format=encoding_format
-  )
   return tfds.features.FeaturesDict({
-      'blurry': image(),
-      'sharp': tfds.features.Sequence(image(), length=num_sharp),
       'sequence': tfds.features.Text(),
       'frame_indices': tfds.features.Tensor(
           shape=(num_source_frames,), dtype=np.int32
       ),
+      'frames_array': tfds.features.Text(),
+      'frames_row': tfds.features.Scalar(dtype=np.int64),
+      'frames_size': tfds.features.Tensor(shape=(2,), dtype=np.int32),
   })
+
+
+def frame_writer(
+    builder: tfds.core.DatasetBuilder, split: str
+) -> frame_store.Writer:
+  """The store writer of ``split``, inside the folder being prepared.
+
+  TFDS prepares a data set in a temporary folder (``builder.data_dir`` while
+  `download_and_prepare` runs) and renames it when everything is written, so
+  the store appears together with the records, or not at all.
+
+  Args:
+    builder: the builder, from inside its example generator.
+    split: the split being generated.
+
+  Returns:
+    A `frame_store.Writer`; use it as a context manager around the
+    generator's loop, so that leaving it completes the split's arrays.
+  """
+  return frame_store.Writer(frame_store.root(builder.data_dir), split)
+
+
+def stored_example(
+    writer: frame_store.Writer,
+    blurry: np.ndarray,
+    sharp: np.ndarray,
+    *,
+    sequence: str,
+    frame_indices: Sequence[int],
+) -> dict:
+  """Writes one example's pixels to the store; returns its record.
+
+  Args:
+    writer: the split's writer.
+    blurry: (H, W, 3) uint8.
+    sharp: (T, H, W, 3) uint8.
+    sequence: provenance text.
+    frame_indices: the source frame numbers.
+
+  Returns:
+    The TFDS record (see `features`).
+  """
+  images = np.concatenate([np.asarray(blurry)[None], np.asarray(sharp)])
+  return {
+      'sequence': sequence,
+      'frame_indices': np.asarray(frame_indices, dtype=np.int32),
+      **writer.add(images),
+  }
 
 
 def find_manual_subdir(
@@ -130,8 +177,8 @@ def numbered_files(
 
 
 def window_example(
+    writer: frame_store.Writer,
     frames: Sequence[np.ndarray],
-    frame_bytes: Sequence[bytes] | None,
     *,
     names: Sequence[str],
     frame_indices: Sequence[int],
@@ -141,33 +188,23 @@ def window_example(
   """One example from a window of M >= 7 consecutive sharp frames.
 
   Args:
+    writer: the split's store writer.
     frames: the M decoded frames, (H, W, 3) uint8 each.
-    frame_bytes: their encoded bytes, reused for ``sharp`` when M == 7 so the
-      source files are stored as they are; None to encode.
     names: file names or frame labels, for error messages.
     frame_indices: the M source frame numbers.
     sequence: provenance text.
     response: camera response for Eq. 2.
 
   Returns:
-    The example dict, images as PNG bytes.
+    The example's record; its pixels are in the store.
 
   Raises:
     ValueError: frames of different sizes (naming them).
   """
   frames_io.check_same_size(frames, names)
-  stack = np.stack(frames)
-  blurry, targets = blur.blur_and_targets(stack, response)
-  if len(frames) == blur.NUM_TARGET_FRAMES and frame_bytes is not None:
-    sharp = list(frame_bytes)
-  else:
-    sharp = [frames_io.encode_png(target) for target in targets]
-  return {
-      'blurry': frames_io.encode_png(blurry),
-      'sharp': sharp,
-      'sequence': sequence,
-      'frame_indices': np.asarray(frame_indices, dtype=np.int32),
-  }
+  blurry, targets = blur.blur_and_targets(np.stack(frames), response)
+  return stored_example(writer, blurry, targets, sequence=sequence,
+                        frame_indices=frame_indices)
 
 
 def log_skipped(

@@ -1,4 +1,10 @@
-"""Input pipeline: grain over `tfds.data_source` of the builders' ArrayRecords.
+"""Input pipeline: grain over `tfds.data_source`, pixels from the frame store.
+
+The builders' ArrayRecords hold one small record per example (provenance and
+where its pixels are); the pixels are decoded frames in the chunked store of
+`frame_store`. grain shuffles, batches and splits the records; each batch's
+crops are then read from the store at once, so a 128 x 128 crop of a
+1280 x 720 GoPro window costs about the crop, not 8 PNG decodes.
 
 The data config (``config.data``, an `ml_collections.ConfigDict`) has:
 
@@ -13,27 +19,34 @@ The data config (``config.data``, an `ml_collections.ConfigDict`) has:
 * ``random_time_reverse``: reverse the 7 frames with probability 1/2; the
   reversed sequence blurs to the same image (Eq. 2 is a plain mean).
 * ``eval_crop_size``: None for full frames, else a fixed centre crop.
-* ``num_eval_examples``: None for the whole split, else its first N examples.
+* ``num_eval_examples``: None for the whole split, else N examples spread
+  evenly over all its sequences (`spread_over_sequences`).
 * ``worker_count``: grain worker processes, 0 to read in this process.
 
 Training stream. The split is shuffled with a fresh permutation every epoch
-and repeated forever; element i of that stream gets its own augmentation,
+(drawn from (seed, epoch)) and repeated forever; element i of that stream gets its own augmentation,
 drawn from a Generator seeded by (seed, i). Global batch k is stream
 elements ``[k * G, (k + 1) * G)`` (G the global batch size), and process p of
 P gets rows ``[p * G / P, (p + 1) * G / P)`` of it: the process-local blocks,
 concatenated in process order, are the single-process global batch, which is
 the layout `jax.make_array_from_process_local_data` expects for a batch axis
 sharded over devices in process order (as `jax.make_mesh` orders them). Each
-process reads and decodes only its own rows. Everything is index arithmetic
+process reads only its own rows' pixels. Everything is index arithmetic
 on a grain `MapDataset`, so starting at step s yields exactly batches s, s+1,
 ... of a run started at step 0.
+
+Crops are uniform over the whole frame: the top-left corner is drawn
+uniformly from every position where the crop fits, for every example of
+every size.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -44,13 +57,19 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import flags
 
+from cbl_jax.data import frame_store
+
 DATASETS = ('synthetic_motion', 'gopro', 'dvd')
 
 Batch = dict[str, np.ndarray]
 
-# Threads decoding examples in each process. PNG/JPEG decoding releases the
-# GIL, so a few threads overlap it; more only add contention on small hosts.
+# Threads preparing batches in each process. A batch's reads already run
+# concurrently inside tensorstore; a few batches in flight overlap one's
+# Python work (records, crop draws, stacking) with another's reads. More only
+# add contention on small hosts.
 _NUM_READ_THREADS = min(4, os.cpu_count() or 1)
+# Length of the endless training stream (what grain's repeat() uses).
+_STREAM_LENGTH = sys.maxsize
 # Batches buffered ahead of the consumer. grain's default (500) is sized for
 # small records; ours are megabytes.
 _PREFETCH_BATCHES = 8
@@ -74,7 +93,8 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
     data_config: ``config.data``.
 
   Returns:
-    The builder, ready for `as_data_source`.
+    The builder, ready for `as_data_source` (the records) and
+    `frame_store.data_source` (whole examples).
 
   Raises:
     ValueError: unknown dataset or builder config.
@@ -113,41 +133,58 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
   return builder
 
 
-def _data_source(data_config: ml_collections.ConfigDict, split: str):
+@dataclasses.dataclass(frozen=True)
+class _Split:
+  """A prepared split: its records, its pixels, and its frame sizes.
+
+  Attributes:
+    records: the TFDS data source (random access to the records).
+    reader: reads the pixels from the frame store.
+    sizes: (height, width) of the split's frames, smallest area first.
+    name: e.g. 'gopro/all_frames', for messages.
+    split: the split's name.
+  """
+
+  records: Sequence[dict[str, Any]]
+  reader: frame_store.Reader
+  sizes: list[tuple[int, int]]
+  name: str
+  split: str
+
+
+def _data_source(data_config: ml_collections.ConfigDict, split: str) -> _Split:
   builder = get_builder(data_config)
+  name = f'{builder.name}/{data_config.builder_config}'
   if split not in builder.info.splits:
     raise ValueError(
-        f'Split {split!r} is not in {builder.name}/{data_config.builder_config};'
+        f'Split {split!r} is not in {name};'
         f' set config.data.train_split/eval_split to one of'
         f' {", ".join(builder.info.splits)}.'
     )
-  source = builder.as_data_source(split=split)
-  if not len(source):
+  records = builder.as_data_source(split=split)
+  if not len(records):
     raise ValueError(f'Split {split!r} of {builder.name} is empty.')
-  return source
+  root = frame_store.root(builder.data_dir)
+  arrays = frame_store.arrays_of(root, split)
+  sizes = sorted({(a['height'], a['width']) for a in arrays.values()},
+                 key=lambda hw: (hw[0] * hw[1], hw))
+  return _Split(records, frame_store.Reader(root), sizes, name, split)
 
 
-def _frames(example: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-  """(blurry (H, W, 3), sharp (T, H, W, 3)) from a decoded TFDS example."""
-  # TFDS decodes a Sequence of images to a list of frames.
-  return np.asarray(example['blurry']), np.stack(example['sharp'])
-
-
-def _check_crop(size: int, example: dict[str, Any], field: str) -> None:
-  height, width = np.asarray(example['blurry']).shape[:2]
-  if size > min(height, width):
-    sequence = example.get('sequence', b'')
-    if isinstance(sequence, bytes):
-      sequence = sequence.decode()
-    raise ValueError(
-        f'config.data.{field}={size} is larger than the {width}x{height}'
-        f' frames of {sequence!r}; set it to at most {min(height, width)}.'
-    )
+def _check_crop(size: int, split: _Split, field: str) -> None:
+  """Refuses a crop larger than the smallest frames of the split."""
+  for height, width in split.sizes:
+    if size > min(height, width):
+      raise ValueError(
+          f'config.data.{field}={size} is larger than the {width}x{height}'
+          f' frames of {split.name} split {split.split!r}; set it to at most'
+          f' {min(min(hw) for hw in split.sizes)}.'
+      )
 
 
 @dataclasses.dataclass(frozen=True)
-class _TrainAugment:
-  """Random crop, flips and time reversal, the same for blurry and frames.
+class _DrawCrop:
+  """Draws an example's crop, flips and time reversal (no pixels read).
 
   Attributes:
     crop_size: side of the square crop.
@@ -159,56 +196,85 @@ class _TrainAugment:
   random_flip: bool
   random_time_reverse: bool
 
-  def __call__(self, example: dict[str, Any], rng: np.random.Generator) -> Batch:
-    blurry, sharp = _frames(example)
-    _check_crop(self.crop_size, example, 'crop_size')
-    height, width = blurry.shape[:2]
+  def __call__(self, record: dict[str, Any],
+               rng: np.random.Generator) -> dict[str, Any]:
+    height, width = (int(v) for v in record['frames_size'])
     # Always draw all five numbers, so that switching a flag off leaves the
     # crops of the other examples unchanged.
-    top = rng.integers(0, height - self.crop_size + 1)
-    left = rng.integers(0, width - self.crop_size + 1)
-    flip_lr, flip_ud, reverse = rng.uniform(size=3) < 0.5
-    rows = slice(top, top + self.crop_size)
-    cols = slice(left, left + self.crop_size)
-    blurry, sharp = blurry[rows, cols], sharp[:, rows, cols]
-    if self.random_flip and flip_lr:
-      blurry, sharp = blurry[:, ::-1], sharp[:, :, ::-1]
-    if self.random_flip and flip_ud:
-      blurry, sharp = blurry[::-1], sharp[:, ::-1]
-    if self.random_time_reverse and reverse:
-      sharp = sharp[::-1]
+    top = int(rng.integers(0, height - self.crop_size + 1))
+    left = int(rng.integers(0, width - self.crop_size + 1))
+    flip_lr, flip_ud, reverse = (bool(v) for v in rng.uniform(size=3) < 0.5)
+    array, row = frame_store.images_of(record)
     return {
-        'blurry': np.ascontiguousarray(blurry),
-        'sharp': np.ascontiguousarray(sharp),
+        'array': array,
+        'row': row,
+        'top': top,
+        'left': left,
+        'flip_lr': self.random_flip and flip_lr,
+        'flip_ud': self.random_flip and flip_ud,
+        'reverse': self.random_time_reverse and reverse,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _ReadCrops:
+  """Reads a batch of drawn crops from the store, all at once.
+
+  Attributes:
+    reader: the frame store reader.
+    crop_size: side of the crops.
+  """
+
+  reader: frame_store.Reader
+  crop_size: int
+
+  def __call__(self, crops: Sequence[dict[str, Any]]) -> Batch:
+    size = self.crop_size
+    images = self.reader.read_many(
+        frame_store.Crop(
+            c['array'], c['row'], slice(c['top'], c['top'] + size),
+            slice(c['left'], c['left'] + size), flip_rows=c['flip_ud'],
+            flip_cols=c['flip_lr'])
+        for c in crops)
+    return {
+        'blurry': np.stack([i[0] for i in images]),
+        # Images 1..T in time order, or T..1 reversed.
+        'sharp': np.stack([i[:0:-1] if c['reverse'] else i[1:]
+                           for i, c in zip(images, crops)]),
     }
 
 
 @dataclasses.dataclass(frozen=True)
 class _EvalPrepare:
-  """Full frames, or a fixed centre crop; keeps the provenance fields."""
+  """Full frames, or a fixed centre crop; keeps the provenance fields.
 
+  Attributes:
+    reader: the frame store reader.
+    crop_size: None for full frames.
+  """
+
+  reader: frame_store.Reader
   crop_size: int | None
 
-  def __call__(self, example: dict[str, Any]) -> dict[str, Any]:
-    blurry, sharp = _frames(example)
+  def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+    rows = cols = slice(None)
     if self.crop_size is not None:
-      _check_crop(self.crop_size, example, 'eval_crop_size')
-      height, width = blurry.shape[:2]
+      height, width = (int(v) for v in record['frames_size'])
       top = (height - self.crop_size) // 2
       left = (width - self.crop_size) // 2
       rows = slice(top, top + self.crop_size)
       cols = slice(left, left + self.crop_size)
-      blurry, sharp = blurry[rows, cols], sharp[:, rows, cols]
-    sequence = example['sequence']
+    images = self.reader.read(*frame_store.images_of(record), rows, cols)
+    sequence = record['sequence']
     return {
-        'blurry': np.ascontiguousarray(blurry),
-        'sharp': np.ascontiguousarray(sharp),
+        'blurry': images[0],
+        'sharp': images[1:],
         'sequence': sequence.decode() if isinstance(sequence, bytes) else sequence,
-        'frame_indices': np.asarray(example['frame_indices'], np.int32),
+        'frame_indices': np.asarray(record['frame_indices'], np.int32),
     }
 
 
-def _stack_eval(examples: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+def _stack_eval(examples: Sequence[dict[str, Any]]) -> dict[str, Any]:
   """Batches eval examples, with a clear error when frame sizes differ."""
   shapes = {e['blurry'].shape for e in examples}
   if len(shapes) > 1:
@@ -218,6 +284,98 @@ def _stack_eval(examples: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
         ' config.data.eval_crop_size.'
     )
   return {key: np.stack([e[key] for e in examples]) for key in examples[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Subset(Sequence):
+  """``records[indices[i]]`` as item i."""
+
+  records: Sequence[dict[str, Any]]
+  indices: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    return self.records[int(self.indices[index])]
+
+
+def spread_indices(total: int, count: int) -> np.ndarray:
+  """``count`` indices spread evenly over ``range(total)``, in order.
+
+  Index i is the middle of the i-th of ``count`` equal parts.
+
+  Args:
+    total: how many there are.
+    count: how many to keep; all of them when ``count >= total``.
+
+  Returns:
+    Increasing int64 indices.
+  """
+  if count >= total:
+    return np.arange(total)
+  return (2 * np.arange(count) + 1) * total // (2 * count)
+
+
+def spread_over_sequences(sequences: Sequence[Any], count: int) -> np.ndarray:
+  """``count`` examples spread evenly over all sequences, in stored order.
+
+  Every sequence gets the same number of examples (one more for some when
+  ``count`` does not divide evenly, fewer for sequences too short, their
+  share going to the others), spread evenly within it; with fewer examples
+  than sequences, one each from sequences spread evenly over the split.
+
+  Args:
+    sequences: the sequence of each example, in stored order (examples of
+      one sequence are consecutive).
+    count: how many examples to keep.
+
+  Returns:
+    Increasing indices into ``sequences``.
+  """
+  starts = [i for i in range(len(sequences))
+            if i == 0 or sequences[i] != sequences[i - 1]]
+  lengths = np.diff(starts + [len(sequences)])
+  if count >= len(sequences):
+    return np.arange(len(sequences))
+  quota = np.zeros(len(starts), int)
+  if count < len(starts):
+    quota[spread_indices(len(starts), count)] = 1
+  else:
+    while quota.sum() < count:  # Round robin over those with windows left.
+      open_ = np.nonzero(quota < lengths)[0]
+      quota[open_[:count - quota.sum()]] += 1
+  return np.concatenate([
+      start + spread_indices(length, share)
+      for start, length, share in zip(starts, lengths, quota) if share
+  ])
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_permutation(size: int, seed: int, epoch: int) -> np.ndarray:
+  return np.random.default_rng([seed, epoch]).permutation(size)
+
+
+@dataclasses.dataclass(frozen=True)
+class _EpochShuffle:
+  """Stream position -> example index: a fresh permutation every epoch.
+
+  The same as grain's ``shuffle().repeat()``, but the permutation of an
+  epoch is drawn once (a few microseconds per thousand examples, cached for
+  the last epochs) where grain's `index_shuffle` costs up to milliseconds per
+  element on splits of a few hundred examples.
+
+  Attributes:
+    size: examples per epoch.
+    seed: shuffle seed.
+  """
+
+  size: int
+  seed: int
+
+  def __call__(self, position: int) -> int:
+    epoch, index = divmod(int(position), self.size)
+    return int(_epoch_permutation(self.size, self.seed, epoch)[index])
 
 
 def _positive_int(value: Any, field: str) -> int:
@@ -281,24 +439,31 @@ def train_dataset(
   crop_size = _positive_int(data_config.crop_size, 'config.data.crop_size')
   per_process = global_batch_size // process_count
 
-  source = _data_source(data_config, data_config.train_split)
-  _check_crop(crop_size, source[0], 'crop_size')  # Fail now, not in a worker.
+  split = _data_source(data_config, data_config.train_split)
+  _check_crop(crop_size, split, 'crop_size')  # Fail now, not in a worker.
   shuffle_seed, augment_seed = _split_seeds(seed)
-  augment = _TrainAugment(
+  draw = _DrawCrop(
       crop_size=crop_size,
       random_flip=bool(data_config.random_flip),
       random_time_reverse=bool(data_config.random_time_reverse),
   )
+  records = split.records
   dataset = (
-      grain.MapDataset.source(source)
-      .shuffle(seed=shuffle_seed)  # A new permutation every epoch.
-      .repeat()
-      .random_map(augment, seed=augment_seed)
+      # The stream: position i of an endless sequence of epochs ...
+      grain.MapDataset.range(_STREAM_LENGTH)
+      # ... is example _EpochShuffle(i), a new permutation every epoch ...
+      .map(_EpochShuffle(len(records), shuffle_seed))
+      .map(records.__getitem__)
+      # ... with its own augmentation, drawn from (augment_seed, i).
+      .random_map(draw, seed=augment_seed)
       # Blocks of this process's batch size; global batch k is blocks
       # k*P ... k*P + P - 1, and block k*P + p belongs to process p.
-      .batch(per_process, drop_remainder=True)
+      .batch(per_process, drop_remainder=True, batch_fn=list)
   )
-  return dataset[start_step * process_count + process_index :: process_count]
+  # Only this process's blocks are read: the slice comes before the reads.
+  dataset = dataset[start_step * process_count + process_index ::
+                    process_count]
+  return dataset.map(_ReadCrops(split.reader, crop_size))
 
 
 def create_train_dataset(
@@ -369,7 +534,8 @@ def eval_dataset(
   Returns:
     MapDataset of {'blurry': (b, H, W, 3), 'sharp': (b, T, H, W, 3) uint8,
     'sequence': (b,) str, 'frame_indices': (b, M) int32}, in the split's
-    stored order (sequence, then frame), no augmentation.
+    stored order (sequence, then frame), no augmentation; with
+    ``num_eval_examples`` N, the N examples of `spread_over_sequences`.
   """
   batch_size = _positive_int(batch_size, 'The evaluation batch size')
   crop_size = _get(data_config, 'eval_crop_size')
@@ -378,13 +544,15 @@ def eval_dataset(
   num_examples = _get(data_config, 'num_eval_examples')
   if num_examples is not None:
     num_examples = _positive_int(num_examples, 'config.data.num_eval_examples')
-  source = _data_source(data_config, data_config.eval_split)
+  split = _data_source(data_config, data_config.eval_split)
   if crop_size is not None:
-    _check_crop(crop_size, source[0], 'eval_crop_size')
-  dataset = grain.MapDataset.source(source)
+    _check_crop(crop_size, split, 'eval_crop_size')
+  dataset = grain.MapDataset.source(split.records)
   if num_examples is not None:
-    dataset = dataset[:num_examples]
-  return dataset.map(_EvalPrepare(crop_size)).batch(
+    sequences = [r['sequence'] for r in split.records]
+    dataset = grain.MapDataset.source(_Subset(
+        split.records, spread_over_sequences(sequences, num_examples)))
+  return dataset.map(_EvalPrepare(split.reader, crop_size)).batch(
       batch_size, drop_remainder=False, batch_fn=_stack_eval
   )
 

@@ -35,6 +35,7 @@ from cbl_jax import xla_cpu
 from cbl_jax.data import heldout_motion
 from cbl_jax.evaluation import metrics
 from cbl_jax.inference import cli_flags
+from cbl_jax.inference import errors
 from cbl_jax.inference import model as model_lib
 from cbl_jax.inference import tiling
 
@@ -214,7 +215,7 @@ def main(argv: Sequence[str]) -> int:
       model = cli_flags.load_model()
       scores = evaluate(model, config)
   except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
-    print(f"heldout: {cli_flags.one_line(e)}", file=sys.stderr)
+    print(f"heldout: {errors.one_line(e)}", file=sys.stderr)
     return 1
   markdown = markdown_report(scores, model.source)
   print(markdown)

@@ -6,7 +6,15 @@ predicted, or reversed) with the higher mean PSNR over its frames, and every
 reported number (all frames, middle frame, per frame index) uses that one
 order. The middle frame does not depend on the order.
 
-PSNR and SSIM come from dm-pix, on images in [0, 1].
+Predictions are scored as the 8-bit images a user would save: clipped to
+[0, 1] and rounded to the 256 levels of uint8 (`quantize`), as the usual
+deblurring protocol does (e.g. PSNR on [0, 255] images in MAXIM's and
+DeblurGAN's evaluations). Targets are 8-bit already. PSNR and SSIM come from
+dm-pix, on those images divided by 255.
+
+The middle frame is the number comparable with single-image deblurring (one
+sharp image per blurry one, and no choice of order); the all-frame number in
+the better order is the video task's.
 """
 
 from typing import Mapping
@@ -23,20 +31,26 @@ def _per_frame(fn, pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
   return fn(flat(pred), flat(target)).reshape(batch, frames)
 
 
+def quantize(frames: jnp.ndarray) -> jnp.ndarray:
+  """Frames as saved to an 8-bit file: clipped, rounded, back in [0, 1]."""
+  return jnp.round(jnp.clip(frames.astype(jnp.float32), 0.0, 1.0) * 255.0
+                   ) / 255.0
+
+
 @jax.jit
 def sequence_metrics(pred: jnp.ndarray,
                      target: jnp.ndarray) -> dict[str, jnp.ndarray]:
   """Scores predicted sequences against the true ones.
 
   Args:
-    pred: (B, T, H, W, C) predicted frames; clipped to [0, 1] here.
-    target: (B, T, H, W, C) true frames in [0, 1].
+    pred: (B, T, H, W, C) predicted frames; quantised to 8 bits here.
+    target: (B, T, H, W, C) true frames in [0, 1], on the 8-bit levels.
 
   Returns:
     `psnr` and `ssim`, each (B, T), per frame in the chosen order, and
     `reversed` (B,), True where the reversed order scored better.
   """
-  pred = jnp.clip(pred.astype(jnp.float32), 0.0, 1.0)
+  pred = quantize(pred)
   target = target.astype(jnp.float32)
   psnr_fwd = _per_frame(dm_pix.psnr, pred, target)
   psnr_rev = _per_frame(dm_pix.psnr, pred, target[:, ::-1])

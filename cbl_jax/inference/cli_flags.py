@@ -62,12 +62,3 @@ def tile_options() -> tiling.TileOptions:
   return tiling.TileOptions(tile_size=TILE_SIZE.value,
                             tile_overlap=TILE_OVERLAP.value,
                             batch_size=TILE_BATCH_SIZE.value)
-
-
-def one_line(error: BaseException) -> str:
-  """An exception as one line: its message, or its type if it has none."""
-  text = str(error).strip().splitlines()
-  if isinstance(error, (ValueError, FileNotFoundError)) and text:
-    return text[0]
-  return f"{type(error).__name__}: {text[0]}" if text else type(
-      error).__name__

@@ -3,7 +3,9 @@
 Self-contained: nothing here imports the rest of `cbl_jax`, so the contextual
 and contiguous losses can be used alone.
 
-* `content` (Eq. 4): `content_loss`, with order-invariant variants.
+* `content` (Eq. 4): `content_loss`, with order-invariant variants, and
+  `match_time_order`, the target in the order the content loss chose (for
+  the other terms of Eq. 11).
 * `adversarial` (Eqs. 3, 13): `generator_adversarial_loss`,
   `discriminator_loss`.
 * `contextual` (Eqs. 5-8): `contextual_loss`, chunked and memory-bounded.
@@ -17,6 +19,8 @@ from cbl_jax.losses.adversarial import GENERATOR_FORMS
 from cbl_jax.losses.adversarial import generator_adversarial_loss
 from cbl_jax.losses.content import CONTENT_ORDERS
 from cbl_jax.losses.content import content_loss
+from cbl_jax.losses.content import match_time_order
+from cbl_jax.losses.content import time_order_permutation
 from cbl_jax.losses.contextual import auto_chunk_size
 from cbl_jax.losses.contextual import contextual_loss
 from cbl_jax.losses.contiguous import contiguous_loss
@@ -43,7 +47,9 @@ __all__ = [
     "frames_contiguous_loss",
     "generator_adversarial_loss",
     "load_vgg19_params",
+    "match_time_order",
     "patch_features",
+    "time_order_permutation",
     "total_generator_loss",
     "vgg19_features",
 ]

@@ -28,8 +28,16 @@ guess:
 
 All three return the batch mean of per-example losses.
 
+The order a loss settles on is also needed by the other terms of Eq. 11:
+`match_time_order` returns the target with its frames rearranged, per
+example, into the order the content loss chose, so that the contiguous loss
+compares every predicted frame with the same target frame as Eq. 4 does.
+``content_loss(pred, target, order=o)`` equals
+``content_loss(pred, match_time_order(pred, target, o))``.
+
 Form. ``form="mse"`` is Eq. 4. ``form="log_mse"`` replaces each frame's
-squared error e by ``log10(e + 1e-6)`` before the order is resolved, i.e.
+squared error e by ``log10(e + 1e-6)`` after the order is resolved (by the
+squared errors), i.e.
 minus a tenth of the frame's PSNR (capped at 60 dB): the quantity that
 PSNR tables average. Under plain MSE an example with little motion, whose
 errors are small in absolute terms, hardly counts, so a model may add a
@@ -53,6 +61,87 @@ def _frame_errors(pred: jax.Array, target: jax.Array) -> jax.Array:
   """(B, T) mean squared error of each frame: Eq. 4 per frame."""
   diff = pred.astype(jnp.float32) - target.astype(jnp.float32)
   return jnp.mean(diff * diff, axis=tuple(range(2, diff.ndim)))
+
+
+def _check(pred: jax.Array, target: jax.Array, order: str, name: str) -> None:
+  if order not in CONTENT_ORDERS:
+    raise ValueError(
+        f"Unknown time order {order!r}; choose from {CONTENT_ORDERS}."
+    )
+  if pred.ndim != 5 or pred.shape != target.shape:
+    raise ValueError(
+        f"{name} expects pred and target of the same shape"
+        f" (B, T, H, W, C); got {pred.shape} and {target.shape}."
+    )
+
+
+def time_order_permutation(
+    pred: jax.Array,
+    target: jax.Array,
+    order: str = "forward",
+) -> jax.Array:
+  """Per example, the target frame each predicted frame is matched with.
+
+  Args:
+    pred: (B, T, H, W, C) generated frames.
+    target: (B, T, H, W, C) sharp frames.
+    order: "forward", "best_of_both" or "pairwise" (module docstring).
+
+  Returns:
+    (B, T) int32: predicted frame t is compared with target frame
+    ``perm[b, t]``. The choice is a constant for autodiff: gradients flow
+    through the errors of the chosen matching, as they do through a min.
+
+  Raises:
+    ValueError: unknown order, or mismatched shapes.
+  """
+  _check(pred, target, order, "time_order_permutation")
+  batch, num_frames = pred.shape[:2]
+  identity = jnp.broadcast_to(jnp.arange(num_frames, dtype=jnp.int32),
+                              (batch, num_frames))
+  if order == "forward":
+    return identity
+  pred = jax.lax.stop_gradient(pred)
+  forward = _frame_errors(pred, target)
+  # reverse[:, t] = e(t, T-1-t): frame t against the mirrored target frame.
+  reverse = _frame_errors(pred, target[:, ::-1])
+  mirrored = identity[:, ::-1]
+  if order == "best_of_both":
+    use_reverse = reverse.mean(1) < forward.mean(1)
+    return jnp.where(use_reverse[:, None], mirrored, identity)
+  # Pairwise: frames t and T-1-t swap targets when that costs less. Both
+  # members of a pair read the same decision, so the result is a
+  # permutation; the middle frame (odd T) is its own mirror and stays.
+  pair_same = forward + forward[:, ::-1]
+  pair_swapped = reverse + reverse[:, ::-1]
+  return jnp.where(pair_swapped < pair_same, mirrored, identity)
+
+
+def match_time_order(
+    pred: jax.Array,
+    target: jax.Array,
+    order: str = "forward",
+) -> jax.Array:
+  """The target with its frames in the order ``order`` matches to ``pred``.
+
+  Args:
+    pred: (B, T, H, W, C) generated frames.
+    target: (B, T, H, W, C) sharp frames.
+    order: "forward", "best_of_both" or "pairwise" (module docstring).
+
+  Returns:
+    (B, T, H, W, C): frame t is the target frame matched with predicted
+    frame t, per example; ``target`` itself for "forward".
+
+  Raises:
+    ValueError: unknown order, or mismatched shapes.
+  """
+  if order == "forward":
+    _check(pred, target, order, "match_time_order")
+    return target
+  perm = time_order_permutation(pred, target, order)
+  return jnp.take_along_axis(
+      target, perm.reshape(perm.shape + (1,) * (target.ndim - 2)), axis=1)
 
 
 def content_loss(
@@ -79,36 +168,12 @@ def content_loss(
   Raises:
     ValueError: unknown order, or mismatched shapes.
   """
-  if order not in CONTENT_ORDERS:
-    raise ValueError(
-        f"Unknown content loss order {order!r}; choose from {CONTENT_ORDERS}."
-    )
-  if pred.ndim != 5 or pred.shape != target.shape:
-    raise ValueError(
-        "content_loss expects pred and target of the same shape"
-        f" (B, T, H, W, C); got {pred.shape} and {target.shape}."
-    )
+  _check(pred, target, order, "content_loss")
   if form not in CONTENT_FORMS:
     raise ValueError(
         f"Unknown content loss form {form!r}; choose from {CONTENT_FORMS}."
     )
-  errors = _frame_errors
+  errors = _frame_errors(pred, match_time_order(pred, target, order))
   if form == "log_mse":
-    errors = lambda p, t: jnp.log10(_frame_errors(p, t) + _LOG_FLOOR)
-  forward = errors(pred, target)
-  if order == "forward":
-    return jnp.mean(forward)
-  # reverse[:, t] = e(t, T-1-t): frame t against the mirrored target frame.
-  reverse = errors(pred, target[:, ::-1])
-  if order == "best_of_both":
-    return jnp.mean(jnp.minimum(forward.mean(1), reverse.mean(1)))
-
-  num_frames = forward.shape[1]
-  half = num_frames // 2
-  mirror = lambda e: e[:, ::-1][:, :half]  # Frame T-1-t at position t.
-  same = forward[:, :half] + mirror(forward)
-  swapped = reverse[:, :half] + mirror(reverse)
-  per_example = jnp.sum(jnp.minimum(same, swapped), axis=1)
-  if num_frames % 2:
-    per_example = per_example + forward[:, half]
-  return jnp.mean(per_example / num_frames)
+    errors = jnp.log10(errors + _LOG_FLOOR)
+  return jnp.mean(errors)

@@ -22,6 +22,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cbl_jax.models import precision
+
 HEAD_POOLINGS = ("flatten", "avg", "max")
 
 
@@ -36,7 +38,9 @@ class Discriminator(nn.Module):
       pooling of the last feature map before the FC layers).
     num_classes: outputs of the last layer (2: Table 2's soft-max).
     bn_momentum: decay of the batch-norm running statistics.
-    dtype: computation dtype.
+    dtype: computation dtype: "float32", "bfloat16", "auto" (bfloat16 on
+      GPUs and TPUs) or a dtype; parameters stay float32, logits come out
+      float32 (`precision`).
   """
 
   group_features: Sequence[int] = (64, 128, 256, 512)
@@ -66,8 +70,9 @@ class Discriminator(nn.Module):
     if len(self.group_features) != len(self.group_depths):
       raise ValueError("group_features and group_depths must have the same "
                        "length.")
+    dtype = precision.compute_dtype(self.dtype)
     # Centre the input so the first layer sees zero-mean data.
-    h = (frames.astype(jnp.float32) * 2.0 - 1.0).astype(self.dtype)
+    h = (frames.astype(jnp.float32) * 2.0 - 1.0).astype(dtype)
     layer = 0
     for group, (features, depth) in enumerate(
         zip(self.group_features, self.group_depths)):
@@ -77,9 +82,9 @@ class Discriminator(nn.Module):
         layer += 1
         # No bias: the batch norm that follows has its own offset.
         h = nn.Conv(features, (3, 3), padding="SAME", use_bias=False,
-                    dtype=self.dtype, name=f"conv{layer}")(h)
+                    dtype=dtype, name=f"conv{layer}")(h)
         h = nn.BatchNorm(use_running_average=not train,
-                         momentum=self.bn_momentum, dtype=self.dtype,
+                         momentum=self.bn_momentum, dtype=dtype,
                          name=f"bn{layer}")(h)
         h = nn.relu(h)
     if self.head_pooling == "flatten":
@@ -90,7 +95,7 @@ class Discriminator(nn.Module):
       h = jnp.max(h, axis=(1, 2))
     for features in self.fc_features:
       layer += 1
-      h = nn.relu(nn.Dense(features, dtype=self.dtype, name=f"fc{layer}")(h))
-    logits = nn.Dense(self.num_classes, dtype=self.dtype,
+      h = nn.relu(nn.Dense(features, dtype=dtype, name=f"fc{layer}")(h))
+    logits = nn.Dense(self.num_classes, dtype=dtype,
                       name=f"fc{layer + 1}")(h)
     return logits.astype(jnp.float32)

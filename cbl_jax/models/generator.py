@@ -27,6 +27,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from cbl_jax import color
+from cbl_jax.models import precision
 
 COLOR_MODES = ("rgb", "y")
 
@@ -144,7 +145,8 @@ class ResidualBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     conv = functools.partial(
-        _conv3x3, self.features, stddev=self.init_stddev, dtype=self.dtype)
+        _conv3x3, self.features, stddev=self.init_stddev,
+        dtype=precision.compute_dtype(self.dtype))
     y = nn.relu(conv(name=f"L{self.first_layer}")(x))
     y = conv(name=f"L{self.first_layer + 1}")(y)
     return x + y
@@ -178,7 +180,9 @@ class Generator(nn.Module):
     space_to_depth: s; 1 (the paper) runs every layer at full resolution,
       s > 1 on s x s pixel blocks folded into channels (see the module
       docstring). L31 then has s^2 times Table 1's outputs.
-    dtype: computation dtype (parameters stay float32).
+    dtype: computation dtype: "float32", "bfloat16", "auto" (bfloat16 on
+      GPUs and TPUs) or a dtype; parameters stay float32 and the frames come
+      out float32 (`precision`).
   """
 
   num_frames: int = 7
@@ -220,8 +224,8 @@ class Generator(nn.Module):
     else:
       x = blurry
     channels = x.shape[-1]
-    conv = functools.partial(
-        _conv3x3, stddev=self.init_stddev, dtype=self.dtype)
+    dtype = precision.compute_dtype(self.dtype)
+    conv = functools.partial(_conv3x3, stddev=self.init_stddev, dtype=dtype)
     s = self.space_to_depth
     batch, height, width, _ = x.shape
     h = x
@@ -235,7 +239,7 @@ class Generator(nn.Module):
           self.features,
           first_layer=3 + 2 * block,
           init_stddev=self.init_stddev,
-          dtype=self.dtype,
+          dtype=dtype,
           name=f"block{block + 1}",
       )(h)
     h = h + long_skip

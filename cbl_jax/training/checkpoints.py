@@ -1,8 +1,12 @@
 """Orbax checkpoints: periodic and final saves, the best by eval PSNR, and a
 restore that survives a damaged latest checkpoint.
 
-`<workdir>/checkpoints/` keeps the most recent states (periodic and final);
-`<workdir>/best/` keeps the state with the highest evaluation PSNR. Orbax
+`<workdir>/checkpoints/` keeps the most recent states (periodic and final):
+in stage 1 what stage 1 changes (the generator and its optimizer; the
+discriminator does not exist yet), in stage 2 everything. `<workdir>/best/`
+keeps the generator (and the step) with the highest evaluation score
+(`config.best_metric`, the middle frame's PSNR by default): what predict,
+evaluate and `init_from` read. Orbax
 writes each checkpoint to a temporary folder and renames it when complete,
 so a crash during a save leaves the previous ones intact. A checkpoint that
 was damaged afterwards (a truncated file, a bad disk) is moved aside to
@@ -10,7 +14,7 @@ was damaged afterwards (a truncated file, a bad disk) is moved aside to
 good checkpoints are never deleted by that.
 """
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from absl import logging
 from etils import epath
@@ -18,7 +22,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-PSNR_KEY = "psnr"
+SCORE_KEY = "score"
+# Workdirs written before the score was configurable stored it as "psnr".
+_OLD_SCORE_KEY = "psnr"
 
 
 def abstract_with_sharding(abstract_tree: Any, shardings: Any) -> Any:
@@ -54,7 +60,7 @@ class Checkpoints:
     self.best = ocp.CheckpointManager(
         self._workdir / "best",
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, create=True, best_fn=lambda m: m[PSNR_KEY],
+            max_to_keep=1, create=True, best_fn=lambda m: m.get(SCORE_KEY, m.get(_OLD_SCORE_KEY)),
             best_mode="max",
             multiprocessing_options=ocp.options.MultiprocessingOptions(
                 barrier_sync_key_prefix="best")))
@@ -65,12 +71,13 @@ class Checkpoints:
       return
     self.latest.save(step, args=ocp.args.StandardSave(state))
 
-  def save_if_best(self, step: int, state: Any, psnr: float) -> None:
-    """Saves into `best/` when `psnr` beats the best so far."""
+  def save_if_best(self, step: int, state: Any, score: float) -> None:
+    """Saves the generator into `best/` when `score` (higher wins) is best."""
     if step in self.best.all_steps():
       return
-    self.best.save(step, args=ocp.args.StandardSave(state),
-                   metrics={PSNR_KEY: float(psnr)})
+    generator = {"step": state.step, "g_params": state.g_params}
+    self.best.save(step, args=ocp.args.StandardSave(generator),
+                   metrics={SCORE_KEY: float(score)})
 
   def wait(self) -> None:
     """Blocks until every pending save is on disk."""
@@ -81,18 +88,23 @@ class Checkpoints:
     self.latest.close()
     self.best.close()
 
-  def restore_latest(self, target: Any) -> Optional[Any]:
+  def restore_latest(self, target_for: Callable[[bool], Any]
+                     ) -> Optional[Any]:
     """Restores the newest readable checkpoint, or returns None if none.
 
     Args:
-      target: abstract state (`jax.ShapeDtypeStruct`s with shardings), so
-        the restore works on any device count.
+      target_for: gives the abstract state (`jax.ShapeDtypeStruct`s with
+        shardings, so the restore works on any device count) of a stage-2
+        checkpoint (True: it holds the discriminator) or of a stage-1 one.
 
     Returns:
       The restored state, or None when the workdir has no checkpoint.
     """
     for step in sorted(self.latest.all_steps(), reverse=True):
       try:
+        tree = _tree_metadata(self._workdir / "checkpoints" / str(step) /
+                              "default")
+        target = target_for(tree.get("d_params") is not None)
         state = self.latest.restore(step, args=ocp.args.StandardRestore(target))
       except Exception as error:  # pylint: disable=broad-except
         # Any failure to read means this checkpoint is unusable; an older
@@ -118,28 +130,48 @@ class Checkpoints:
     self._open()
 
 
-def restore_generator_params(workdir: epath.PathLike, target: Any) -> Any:
-  """Reads the generator parameters of another workdir's latest checkpoint.
+def restore_generator_params(workdir: epath.PathLike,
+                             g_target: Any) -> tuple[Any, int]:
+  """Reads only the generator of another workdir's newest checkpoint.
 
-  Stage 2 can start from a stage-1 run this way (`config.init_from`).
+  Stage 2 can start from a stage-1 run this way (`config.init_from`). The
+  discriminator and optimizer states are never read.
 
   Args:
     workdir: the stage-1 workdir.
-    target: abstract train state with shardings.
+    g_target: abstract generator parameters with shardings.
 
   Returns:
-    The restored train state of that workdir.
+    `(g_params, step)` of that checkpoint.
+
+  Raises:
+    FileNotFoundError: the workdir has no checkpoint.
   """
-  checkpoints = Checkpoints(workdir)
+  directory = epath.Path(workdir) / "checkpoints"
+  manager = ocp.CheckpointManager(directory) if directory.exists() else None
   try:
-    state = checkpoints.restore_latest(target)
+    step = manager.latest_step() if manager else None
+    if step is None:
+      raise FileNotFoundError(
+          f"config.init_from={str(workdir)!r} has no checkpoint under "
+          "checkpoints/: point it at the workdir of a finished stage-1 run.")
+    restore_args = jax.tree_util.tree_map(
+        lambda x: ocp.ArrayRestoreArgs(sharding=x.sharding, dtype=x.dtype),
+        g_target)
+    restored = manager.restore(step, args=ocp.args.PyTreeRestore(
+        item={"g_params": g_target},
+        restore_args={"g_params": restore_args}, partial_restore=True))
   finally:
-    checkpoints.close()
-  if state is None:
-    raise FileNotFoundError(
-        f"config.init_from={str(workdir)!r} has no checkpoint under "
-        "checkpoints/: point it at the workdir of a finished stage-1 run.")
-  return state
+    if manager:
+      manager.close()
+  return restored["g_params"], step
+
+
+def _tree_metadata(item_dir: epath.PathLike) -> Any:
+  """The saved tree's structure and array metadata, without reading arrays."""
+  tree = ocp.PyTreeCheckpointer().metadata(epath.Path(item_dir).resolve())
+  tree = getattr(tree, "item_metadata", tree)
+  return getattr(tree, "tree", tree)
 
 
 def read_as_numpy(item_dir: epath.PathLike) -> Any:
@@ -157,9 +189,7 @@ def read_as_numpy(item_dir: epath.PathLike) -> Any:
   """
   item_dir = epath.Path(item_dir).resolve()
   checkpointer = ocp.PyTreeCheckpointer()
-  tree = checkpointer.metadata(item_dir)
-  tree = getattr(tree, "item_metadata", tree)
-  tree = getattr(tree, "tree", tree)
+  tree = _tree_metadata(item_dir)
   restore_args = jax.tree_util.tree_map(
       lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
   return checkpointer.restore(

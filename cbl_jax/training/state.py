@@ -1,4 +1,12 @@
-"""The training state: one pytree for both networks and both optimizers."""
+"""The training state: one pytree for both networks and both optimizers.
+
+Stage 1 trains the generator alone, so the discriminator does not exist
+yet: its fields are None, stage-1 checkpoints hold only what stage 1
+changes, and a stage-1 step carries no discriminator memory. `begin_stage2`
+creates it from the seed at the first step of stage 2, the same way whether
+stage 2 follows stage 1 in one command, resumes from a stage-1 checkpoint,
+or starts from `config.init_from`.
+"""
 
 from typing import Any
 
@@ -10,6 +18,7 @@ import ml_collections
 import optax
 
 from cbl_jax.models import Discriminator, Generator
+from cbl_jax.training import schedules
 
 # Loss terms whose non-finite values the steps detect, in a fixed order so
 # that the state can record which one went wrong as an integer.
@@ -25,9 +34,10 @@ class TrainState:
     step: number of train steps taken (stage 1 and 2 together).
     g_params: generator parameters.
     g_opt_state: generator optimizer state.
-    d_params: discriminator parameters.
-    d_batch_stats: discriminator batch-norm running statistics.
-    d_opt_state: discriminator optimizer state.
+    d_params: discriminator parameters (None in stage 1).
+    d_batch_stats: discriminator batch-norm running statistics (None in
+      stage 1).
+    d_opt_state: discriminator optimizer state (None in stage 1).
     skipped_steps: steps whose loss or gradient was not finite, which left
       the networks unchanged.
     first_bad_step: the first such step, or -1.
@@ -59,68 +69,84 @@ def create_discriminator(config: ml_collections.ConfigDict) -> Discriminator:
   return Discriminator(**kwargs)
 
 
-def learning_rate_schedule(learning_rate: float,
-                           config: ml_collections.ConfigDict) -> optax.Schedule:
-  """Optional linear warm-up, then the paper's constant rate and one drop.
-
-  Section 4.2: lr 1e-4, dropped tenfold once the loss stops falling (about
-  1.5e5 iterations in the paper); the drop step is a config field. The
-  warm-up (0 steps in the paper's configs) lets short, high-rate schedules
-  start without killing ReLUs in the first updates.
-  """
-  constant = optax.piecewise_constant_schedule(
-      learning_rate, {int(config.lr_drop_step): float(config.lr_drop_factor)})
-  if not config.warmup_steps:
-    return constant
-  warmup = optax.linear_schedule(0.0, learning_rate, config.warmup_steps)
-  return optax.join_schedules([warmup, lambda step: constant(
-      step + config.warmup_steps)], [config.warmup_steps])
-
-
-def _adam(learning_rate: float, config: ml_collections.ConfigDict,
-          ) -> optax.GradientTransformation:
-  return optax.adam(learning_rate_schedule(learning_rate, config),
-                    b1=config.adam_b1, b2=config.adam_b2)
-
-
 def create_optimizers(config: ml_collections.ConfigDict,
                       ) -> tuple[optax.GradientTransformation,
                                  optax.GradientTransformation]:
-  """Adam for G and for D, from `config.optimizer`."""
-  opt = config.optimizer
-  return _adam(opt.g_learning_rate, opt), _adam(opt.d_learning_rate, opt)
+  """Adam for G and for D; their rates come from `schedules.learning_rates`."""
+  return (schedules.adam(config.optimizer),
+          schedules.adam(config.optimizer))
+
+
+def _split(rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The generator's and the discriminator's initialisation keys."""
+  g_rng, d_rng = jax.random.split(rng)
+  return g_rng, d_rng
 
 
 def init_train_state(config: ml_collections.ConfigDict, rng: jax.Array,
-                     generator: nn.Module, discriminator: nn.Module,
-                     g_tx: optax.GradientTransformation,
-                     d_tx: optax.GradientTransformation) -> TrainState:
-  """Initialises every part of the state (run under jit, never on the host).
+                     generator: nn.Module,
+                     g_tx: optax.GradientTransformation) -> TrainState:
+  """The state at step 0: the generator, and no discriminator yet.
+
+  Run under jit, never on the host.
 
   Args:
-    config: the experiment configuration (crop size and frame count).
-    rng: initialisation key.
+    config: the experiment configuration (crop size).
+    rng: the initialisation key (the discriminator's is derived from it too,
+      in `begin_stage2`).
     generator: the generator module.
+    g_tx: generator optimizer.
+
+  Returns:
+    The stage-1 state at step 0.
+  """
+  size = config.data.crop_size
+  g_params = generator.init(_split(rng)[0],
+                            jnp.zeros((1, size, size, 3)))["params"]
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params,
+      g_opt_state=g_tx.init(g_params),
+      d_params=None,
+      d_batch_stats=None,
+      d_opt_state=None,
+      skipped_steps=jnp.zeros((), jnp.int32),
+      first_bad_step=jnp.full((), -1, jnp.int32),
+      first_bad_term=jnp.full((), -1, jnp.int32),
+  )
+
+
+def begin_stage2(config: ml_collections.ConfigDict, state: TrainState,
+                 rng: jax.Array, discriminator: nn.Module,
+                 g_tx: optax.GradientTransformation,
+                 d_tx: optax.GradientTransformation) -> TrainState:
+  """The state at the first step of stage 2: D created, optimizers fresh.
+
+  The discriminator is initialised from the same key every time, so a run
+  resumed from a stage-1 checkpoint (which holds no D) continues exactly.
+  Both optimizers start afresh; see `schedules` for why.
+
+  Args:
+    config: the experiment configuration (crop size).
+    state: the state at the end of stage 1 (or from `init_from`).
+    rng: the same initialisation key as `init_train_state`'s.
     discriminator: the discriminator module.
     g_tx: generator optimizer.
     d_tx: discriminator optimizer.
 
   Returns:
-    The state at step 0.
+    The state with every field set.
   """
-  g_rng, d_rng = jax.random.split(rng)
   size = config.data.crop_size
-  g_params = generator.init(g_rng, jnp.zeros((1, size, size, 3)))["params"]
-  d_vars = discriminator.init(d_rng, jnp.zeros((1, size, size, 3)),
+  d_vars = discriminator.init(_split(rng)[1], jnp.zeros((1, size, size, 3)),
                               train=False)
-  return TrainState(
-      step=jnp.zeros((), jnp.int32),
-      g_params=g_params,
-      g_opt_state=g_tx.init(g_params),
+  return state.replace(
+      g_opt_state=g_tx.init(state.g_params),
       d_params=d_vars["params"],
       d_batch_stats=d_vars["batch_stats"],
-      d_opt_state=d_tx.init(d_vars["params"]),
-      skipped_steps=jnp.zeros((), jnp.int32),
-      first_bad_step=jnp.full((), -1, jnp.int32),
-      first_bad_term=jnp.full((), -1, jnp.int32),
-  )
+      d_opt_state=d_tx.init(d_vars["params"]))
+
+
+def has_discriminator(state: Any) -> bool:
+  """Whether a state (or its abstract shape) is a stage-2 state."""
+  return state.d_params is not None

@@ -5,6 +5,25 @@ Stage 1 (`content_step`) trains the generator alone with the content loss
 updates the discriminator with Eq. 13, then the generator with the total loss
 of Eq. 11: content + alpha * adversarial + beta * contiguous.
 
+Time order. `config.loss.time_order` picks, per example, which target frame
+each predicted frame is compared with ("forward": frame t with frame t, as
+Eq. 4 is written; "best_of_both" and "pairwise": see `losses.content`). The
+content loss makes that choice, and the contiguous loss compares each frame
+with the same target frame, so that the two terms never pull towards
+different orders.
+
+Batch norm in G's adversarial term. D is trained in train mode on one batch
+of real and generated frames, so its batch norm normalises with the
+statistics of both. With `config.loss.adversarial_batch_stats` =
+"real_and_fake" (default), G's adversarial term runs the updated D the same
+way, on the same real frames next to G's frames, and keeps the logits of G's
+frames: G is judged by the function D was trained as. "running" uses D's
+running averages instead (inference mode). The statistics of G's pass are
+never kept.
+
+Learning rates come from `schedules.learning_rates` (the global step), and
+are returned as metrics.
+
 Both steps guard against non-finite values without a host round trip: a step
 whose loss or gradient is not finite leaves the networks and optimizers as
 they were and records the step and the term in the state; the loop reads
@@ -20,11 +39,13 @@ import ml_collections
 import optax
 
 from cbl_jax import losses
-from cbl_jax.evaluation import metrics as metrics_lib
+from cbl_jax.training import schedules
 from cbl_jax.training.state import GUARDED_TERMS, TrainState
 
 Batch = dict[str, jax.Array]
 Step = Callable[[TrainState, Batch, jax.Array], tuple[TrainState, dict]]
+
+ADVERSARIAL_BATCH_STATS = ("real_and_fake", "running")
 
 
 def _frames_to_float(batch: Batch) -> tuple[jax.Array, jax.Array]:
@@ -61,11 +82,12 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
   """Builds the stage-1 and stage-2 train steps.
 
   Args:
-    config: the experiment configuration (`config.loss` is read).
+    config: the experiment configuration (`config.loss`, `config.optimizer`
+      and the stage lengths are read).
     generator: the generator module.
     discriminator: the discriminator module.
-    g_tx: generator optimizer.
-    d_tx: discriminator optimizer.
+    g_tx: generator optimizer (Adam without a rate; see `schedules`).
+    d_tx: discriminator optimizer, likewise.
 
   Returns:
     `(content_step, gan_step)`, both pure and ready for `jax.jit`.
@@ -80,15 +102,17 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
   def content_step(state: TrainState, batch: Batch, rng: jax.Array):
     del rng  # Stage 1 is deterministic given the batch.
     blurry, sharp = _frames_to_float(batch)
+    g_rate, d_rate = schedules.learning_rates(config, state.step)
 
     def loss_fn(g_params):
       pred = generator.apply({"params": g_params}, blurry)
-      return losses.content_loss(pred, sharp, order=loss_cfg.content_order,
+      return losses.content_loss(pred, sharp, order=loss_cfg.time_order,
                                  form=loss_cfg.get("content_form", "mse"))
 
     content, grads = jax.value_and_grad(loss_fn)(state.g_params)
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state,
                                        state.g_params)
+    updates = schedules.scale_by_rate(updates, g_rate)
     new = state.replace(g_params=optax.apply_updates(state.g_params, updates),
                         g_opt_state=g_opt_state)
     new, ok = _guard(state, new, {
@@ -96,19 +120,32 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
         "generator_gradients": _all_finite(grads),
     })
     return new, {"content_loss": content, "g_grad_norm": optax.global_norm(
-        grads), "finite": ok}
+        grads), "finite": ok, "g_learning_rate": g_rate,
+                 "d_learning_rate": d_rate}
 
-  def discriminate(d_params, batch_stats, frames):
+  def discriminate(d_params, batch_stats, frames, train=True):
     # Every frame of every sequence is one example for D (Table 2 classifies
     # single frames).
     flat = frames.reshape((-1,) + frames.shape[2:])
-    logits, updates = discriminator.apply(
-        {"params": d_params, "batch_stats": batch_stats}, flat, train=True,
-        mutable=["batch_stats"])
+    variables = {"params": d_params, "batch_stats": batch_stats}
+    if not train:
+      return discriminator.apply(variables, flat, train=False), batch_stats
+    logits, updates = discriminator.apply(variables, flat, train=True,
+                                          mutable=["batch_stats"])
     return logits, updates["batch_stats"]
+
+  def generator_adversarial_logits(d_params, batch_stats, sharp, frames):
+    """D's logits for G's frames, as configured (see the module docstring)."""
+    if loss_cfg.adversarial_batch_stats == "running":
+      logits, _ = discriminate(d_params, batch_stats, frames, train=False)
+      return logits
+    both = jnp.concatenate([sharp, frames], axis=0)
+    logits, _ = discriminate(d_params, batch_stats, both)
+    return jnp.split(logits, 2, axis=0)[1]
 
   def gan_step(state: TrainState, batch: Batch, rng: jax.Array):
     blurry, sharp = _frames_to_float(batch)
+    g_rate, d_rate = schedules.learning_rates(config, state.step)
     # One generator forward pass serves both updates: D sees its frames as
     # constants, and G's gradient is pulled back through the same pass.
     pred, generator_vjp = jax.vjp(
@@ -128,20 +165,22 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
         d_loss_fn, has_aux=True)(state.d_params)
     d_updates, d_opt_state = d_tx.update(d_grads, state.d_opt_state,
                                          state.d_params)
+    d_updates = schedules.scale_by_rate(d_updates, d_rate)
     d_params = optax.apply_updates(state.d_params, d_updates)
 
-    # Generator update (Eq. 11) against the updated discriminator. Its batch
-    # statistics are used but not kept: this pass only judges G's frames.
+    # Generator update (Eq. 11) against the updated discriminator.
     def g_loss_fn(frames):
-      content = losses.content_loss(frames, sharp,
-                                    order=loss_cfg.content_order,
+      # Both terms compare each frame with the same target frame.
+      target = losses.match_time_order(frames, sharp, loss_cfg.time_order)
+      content = losses.content_loss(frames, target,
                                     form=loss_cfg.get("content_form", "mse"))
-      fake_logits, _ = discriminate(d_params, d_batch_stats, frames)
+      fake_logits = generator_adversarial_logits(d_params, d_batch_stats,
+                                                 sharp, frames)
       adversarial = losses.generator_adversarial_loss(
           fake_logits, form=loss_cfg.adversarial_form)
       if loss_cfg.beta:
         contiguous = losses.frames_contiguous_loss(
-            frames, sharp, rng=rng, **contiguous_kwargs)
+            frames, target, rng=rng, **contiguous_kwargs)
       else:
         contiguous = jnp.zeros((), jnp.float32)
       return losses.total_generator_loss(
@@ -152,6 +191,7 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     (g_grads,) = generator_vjp(pred_grads)
     g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state,
                                          state.g_params)
+    g_updates = schedules.scale_by_rate(g_updates, g_rate)
     new = state.replace(
         g_params=optax.apply_updates(state.g_params, g_updates),
         g_opt_state=g_opt_state, d_params=d_params,
@@ -167,24 +207,8 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     out = {f"{k}_loss": v for k, v in terms.items()}
     out.update(discriminator_loss=d_loss, finite=ok,
                g_grad_norm=optax.global_norm(g_grads),
-               d_grad_norm=optax.global_norm(d_grads))
+               d_grad_norm=optax.global_norm(d_grads),
+               g_learning_rate=g_rate, d_learning_rate=d_rate)
     return new, out
 
   return content_step, gan_step
-
-
-def make_eval_step(generator: nn.Module) -> Callable:
-  """Builds `(g_params, batch) -> (metrics, baseline metrics, predictions)`.
-
-  The baseline repeats the blurry input as every frame: what a method that
-  does nothing scores.
-  """
-
-  def eval_step(g_params, batch: Batch):
-    blurry, sharp = _frames_to_float(batch)
-    pred = generator.apply({"params": g_params}, blurry)
-    baseline = jnp.broadcast_to(blurry[:, None], sharp.shape)
-    return (metrics_lib.sequence_metrics(pred, sharp),
-            metrics_lib.sequence_metrics(baseline, sharp), pred)
-
-  return eval_step

@@ -5,10 +5,14 @@ import ml_collections
 
 from cbl_jax.models.discriminator import HEAD_POOLINGS
 from cbl_jax.models.generator import COLOR_MODES
+from cbl_jax.models.precision import DTYPES
+from cbl_jax.losses import CONTENT_ORDERS as TIME_ORDERS
+from cbl_jax.losses import GENERATOR_FORMS as ADVERSARIAL_FORMS
+from cbl_jax.training import batch_rule
+from cbl_jax.training.steps import ADVERSARIAL_BATCH_STATS
 
 NONFINITE_POLICIES = ("stop", "skip")
-CONTENT_ORDERS = ("forward", "best_of_both", "pairwise")
-ADVERSARIAL_FORMS = ("paper", "non_saturating")
+BEST_METRICS = ("psnr_middle", "psnr", "ssim_middle", "ssim")
 
 
 def _choice(value, choices, field: str) -> None:
@@ -31,17 +35,28 @@ def validate_config(config: ml_collections.ConfigDict,
         f"config.generator.num_frames={frames} must be odd (7 in the paper) so "
         "that a middle frame exists: set --config.generator.num_frames=7.")
   _choice(config.generator.color_mode, COLOR_MODES, "generator.color_mode")
+  for network in ("generator", "discriminator"):
+    _choice(config[network].dtype, DTYPES, f"{network}.dtype")
   _choice(config.discriminator.head_pooling, HEAD_POOLINGS,
           "discriminator.head_pooling")
-  _choice(config.loss.content_order, CONTENT_ORDERS, "loss.content_order")
+  _choice(config.loss.time_order, TIME_ORDERS, "loss.time_order")
   _choice(config.loss.adversarial_form, ADVERSARIAL_FORMS,
           "loss.adversarial_form")
+  _choice(config.loss.adversarial_batch_stats, ADVERSARIAL_BATCH_STATS,
+          "loss.adversarial_batch_stats")
   _choice(config.on_nonfinite, NONFINITE_POLICIES, "on_nonfinite")
-  if config.batch_size < 1 or config.batch_size % device_count:
+  _choice(config.best_metric, BEST_METRICS, "best_metric")
+  if config.data.random_time_reverse and config.loss.time_order == "forward":
+    # The same blurry input would get S and reversed(S) as targets half the
+    # time each, and the forward loss's optimum is their mean: ghosted,
+    # time-symmetric frames.
     raise ValueError(
-        f"config.batch_size={config.batch_size} is not divisible by the "
-        f"{device_count} devices: set --config.batch_size to a multiple of "
-        f"{device_count}.")
+        "config.data.random_time_reverse=True with config.loss.time_order="
+        "'forward' trains towards ghosted, time-symmetric frames: set "
+        "--config.loss.time_order=best_of_both (or pairwise), or "
+        "--config.data.random_time_reverse=False.")
+  # The batch rule's own checks (a batch the devices do not divide).
+  batch_rule.resolve(config, device_count)
   for field in ("stage1_steps", "stage2_steps"):
     if config[field] < 0:
       raise ValueError(f"config.{field}={config[field]} is negative: set it "
@@ -49,10 +64,20 @@ def validate_config(config: ml_collections.ConfigDict,
   if config.stage1_steps + config.stage2_steps == 0:
     raise ValueError("config.stage1_steps and config.stage2_steps are both 0: "
                      "set at least one of them above 0.")
-  if config.optimizer.warmup_steps < 0:
-    raise ValueError(f"config.optimizer.warmup_steps="
-                     f"{config.optimizer.warmup_steps} is negative: set it "
-                     "to 0 for no warm-up.")
+  for stage in ("stage1", "stage2"):
+    stage_config = config.optimizer[stage]
+    for field in ("warmup_steps", "lr_drop_step"):
+      if (stage_config[field] or 0) < 0:
+        raise ValueError(
+            f"config.optimizer.{stage}.{field}={stage_config[field]} is "
+            "negative: set it to 0 for none.")
+    rates = [k for k in ("g_learning_rate", "d_learning_rate")
+             if k in stage_config]
+    for field in rates:
+      if not stage_config[field] > 0:
+        raise ValueError(
+            f"config.optimizer.{stage}.{field}={stage_config[field]} must be "
+            "positive.")
   if config.data.crop_size < 1:
     raise ValueError(f"config.data.crop_size={config.data.crop_size} must be "
                      "positive.")

@@ -20,7 +20,8 @@ def random_frames(rng: np.random.Generator, num: int, height: int = 12,
 
 
 def make_gopro_all(root: str, sequences: dict[str, dict[str, int]], *,
-                   first_number: int = 47, seed: int = 0) -> dict:
+                   first_number: int = 47, seed: int = 0, height: int = 12,
+                   width: int = 16) -> dict:
   """Writes GOPRO_Large_all/<split>/<seq>/<6-digit>.png; returns the frames.
 
   Args:
@@ -29,6 +30,8 @@ def make_gopro_all(root: str, sequences: dict[str, dict[str, int]], *,
     first_number: number of each sequence's first file (GoPro's do not start
       at 1).
     seed: pixel seed.
+    height: frame height.
+    width: frame width.
 
   Returns:
     {(split, sequence): (num, H, W, 3) uint8 frames in time order}.
@@ -37,7 +40,7 @@ def make_gopro_all(root: str, sequences: dict[str, dict[str, int]], *,
   frames = {}
   for split, seqs in sequences.items():
     for seq, num in seqs.items():
-      stack = random_frames(rng, num)
+      stack = random_frames(rng, num, height, width)
       for i, frame in enumerate(stack):
         write_png(os.path.join(root, 'GOPRO_Large_all', split, seq,
                                f'{first_number + i:06d}.png'), frame)

@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 
 from cbl_jax.data import blur
 from cbl_jax.data import builder_lib
+from cbl_jax.data import frame_store
 from cbl_jax.data import frames_io
 from tests.data import fake_data
 import tfds_builders.dvd
@@ -24,12 +25,17 @@ def _build(module, config, tmp_path, manual_dir=None):
 
 
 def _read(builder, split):
-  return list(builder.as_data_source(split=split))
+  return list(frame_store.data_source(builder, split))
 
 
 def _array_record_files(root):
   return [os.path.join(d, f) for d, _, files in os.walk(root) for f in files
           if '.array_record' in f]
+
+
+def _store_files(root):
+  return [os.path.join(d, f) for d, _, files in os.walk(root) for f in files
+          if f'{os.sep}{frame_store.FOLDER}{os.sep}' in os.path.join(d, f)]
 
 
 # --- GoPro ---
@@ -54,6 +60,15 @@ def test_gopro_all_frames(tmp_path, caplog):
   assert 'Skipped 1 sequence(s)' in caplog.text
   assert 'GOPR0002_07_00 (5 frames)' in caplog.text
   assert builder.info.file_format == tfds.core.FileFormat.ARRAY_RECORD
+  # Records point at the pixels, one array per split and frame size.
+  records = builder.as_data_source(split='train')
+  assert records[1]['frames_array'] == b'train/12x16'
+  assert records[1]['frames_row'] == 1
+  assert records[1]['frames_size'].tolist() == [12, 16]
+  assert 'blurry' not in records[1]
+  assert frame_store.arrays_of(frame_store.root(builder.data_dir),
+                               'train') == {
+      'train/12x16': {'rows': 2, 'height': 12, 'width': 16}}
 
   train = _read(builder, 'train')
   assert len(train) == 2  # 16 frames: two windows, two frames dropped.
@@ -154,6 +169,7 @@ def test_gopro_unreadable_image_names_the_file(tmp_path):
   assert str(error.value) == (
       f'Cannot read image {bad}: not an image file Pillow can decode.')
   assert not _array_record_files(tmp_path / 'tfds')
+  assert not _store_files(tmp_path / 'tfds')  # Nothing half-written.
 
 
 def test_gopro_split_of_only_short_sequences(tmp_path):
@@ -206,9 +222,9 @@ def test_dvd_quantitative_uses_the_standard_split(tmp_path, caplog):
   folder = (manual / 'DeepVideoDeblurring_Dataset' / 'quantitative_datasets' /
             'IMG_0003')
   assert example['frame_indices'].tolist() == [1]
-  # The JPEG files are stored as they are: same pixels as decoding them.
-  expected_blurry, _ = frames_io.read_image(folder / 'input' / '00001.jpg')
-  expected_sharp, _ = frames_io.read_image(folder / 'GT' / '00001.jpg')
+  # The JPEG files are decoded once: same pixels as decoding them.
+  expected_blurry = frames_io.read_image(folder / 'input' / '00001.jpg')
+  expected_sharp = frames_io.read_image(folder / 'GT' / '00001.jpg')
   assert np.array_equal(example['blurry'], expected_blurry)
   assert np.array_equal(np.stack(example['sharp']), expected_sharp[None])
 
@@ -291,10 +307,14 @@ def test_dvd_missing_and_unreadable_inputs(tmp_path):
 def test_synthetic_tiny_builds_deterministically(tmp_path):
   first = _build(tfds_builders.synthetic_motion, 'tiny', tmp_path / 'a')
   second = _build(tfds_builders.synthetic_motion, 'tiny', tmp_path / 'b')
-  files_a = sorted(_array_record_files(tmp_path / 'a'))
-  files_b = sorted(_array_record_files(tmp_path / 'b'))
-  assert [os.path.basename(f) for f in files_a] == [
-      os.path.basename(f) for f in files_b]
+  files_a = sorted(_array_record_files(tmp_path / 'a') +
+                   _store_files(tmp_path / 'a'))
+  files_b = sorted(_array_record_files(tmp_path / 'b') +
+                   _store_files(tmp_path / 'b'))
+  assert [os.path.relpath(f, tmp_path / 'a') for f in files_a] == [
+      os.path.relpath(f, tmp_path / 'b') for f in files_b]
+  # Two manifests, two arrays (zarr.json), one shard file per example.
+  assert len(_store_files(tmp_path / 'a')) == 2 + 2 + 16 + 4
   for a, b in zip(files_a, files_b):
     with open(a, 'rb') as fa, open(b, 'rb') as fb:
       assert fa.read() == fb.read()
@@ -316,7 +336,7 @@ def test_synthetic_strip_picture(tmp_path, tiny_data_dir):
   from cbl_jax import visualization  # pylint: disable=g-import-not-at-top
   builder = tfds_builders.synthetic_motion.Builder(config='tiny',
                                                    data_dir=tiny_data_dir)
-  source = builder.as_data_source(split='test')
+  source = frame_store.data_source(builder, 'test')
   path = tmp_path / 'strip.png'
   visualization.save_strips(
       path, [(source[i]['blurry'], np.stack(source[i]['sharp']))

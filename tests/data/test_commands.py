@@ -34,6 +34,44 @@ def test_benchmark_tiny(tmp_path):
   assert 'examples/s (median of 2 runs of 3 batches of 2' in result.stdout
 
 
+def test_benchmark_gopro_mode(tmp_path):
+  work_dir = tmp_path / 'bench'
+  args = ['benchmarks/input_pipeline.py', '--gopro', f'--work_dir={work_dir}',
+          '--gopro_size=64x48', '--gopro_sequences=2', '--gopro_frames=14',
+          '--batch_size=2', '--crop_size=16', '--worker_count=0',
+          '--num_batches=2', '--repeats=2', '--warmup=1']
+  result = _run(*args)
+  assert result.returncode == 0, result.stderr
+  report = json.loads(result.stdout.strip().splitlines()[-1])
+  assert report['dataset'] == 'gopro/all_frames'
+  assert report['crop_size'] == 16 and report['worker_count'] == 0
+  # 2 x 14 training frames and 14 test frames, from the real GoPro images.
+  assert report['source_frames'] == 42
+  assert report['train_windows'] == 4
+  assert report['stored_bytes_per_frame'] > 0
+  assert report['source_png_bytes_per_frame'] > 0
+  assert report['peak_rss_mib'] > 0
+  assert report['eval_full_example_ms'] > 0
+  assert len(report['examples_per_second_runs']) == 2
+  tree = json.loads((work_dir / 'tree.json').read_text())
+  assert tree['shape']['size'] == [64, 48]
+  # A second run reuses the tree and the prepared data, then cleans up.
+  result = _run(*args, '--clean')
+  assert result.returncode == 0, result.stderr
+  assert json.loads(result.stdout.strip().splitlines()[-1])[
+      'build_or_open_seconds'] < report['build_or_open_seconds']
+  assert not work_dir.exists()
+  result = _run('benchmarks/input_pipeline.py', '--gopro',
+                f'--work_dir={work_dir}', '--gopro_size=64by48')
+  assert result.returncode == 1
+  assert "--gopro_size='64by48' is not WIDTHxHEIGHT" in result.stderr
+  (tmp_path / 'empty').mkdir()
+  result = _run('benchmarks/input_pipeline.py', '--gopro',
+                f'--work_dir={work_dir}', f'--gopro_images={tmp_path}/empty')
+  assert result.returncode == 1
+  assert f'No *_sharp1.png GoPro frames in {tmp_path}/empty' in result.stderr
+
+
 def test_build_command(tmp_path):
   result = _run('-m', 'cbl_jax.data.build', '--name=synthetic_motion',
                 '--builder_config=tiny', f'--data_dir={tmp_path}')

@@ -8,6 +8,7 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from cbl_jax.data import frame_store
 from cbl_jax.data import pipeline
 from tests.data import fake_data
 
@@ -48,7 +49,7 @@ def test_epochs_cover_the_split_and_are_reshuffled(tiny_config):
   # Without augmentation and with full-size crops, batches are the examples.
   config = fake_data.data_config(data_dir=tiny_config.data_dir, crop_size=32,
                                 random_flip=False, random_time_reverse=False)
-  source = pipeline.get_builder(config).as_data_source(split='train')
+  source = frame_store.data_source(pipeline.get_builder(config), 'train')
   by_pixels = {np.asarray(e['blurry']).tobytes(): i
                for i, e in enumerate(source)}
   batches = _take(pipeline.create_train_dataset(
@@ -90,16 +91,25 @@ def test_worker_processes_give_the_same_batches(tiny_config):
   assert all(_equal(a, b) for a, b in zip(with_workers, in_process))
 
 
-def test_augmentation_moves_blurry_and_frames_together():
+def _one_example_store(tmp_path, images):
+  root = str(tmp_path / 'frames')
+  with frame_store.Writer(root, 'train') as writer:
+    record = writer.add(images)
+  return frame_store.Reader(root), record
+
+
+def test_augmentation_moves_blurry_and_frames_together(tmp_path):
   rng = np.random.default_rng(0)
-  sharp = rng.integers(0, 256, (7, 10, 12, 3), dtype=np.uint8)
-  blurry = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
-  example = {'blurry': blurry, 'sharp': list(sharp), 'sequence': b's'}
-  augment = pipeline._TrainAugment(crop_size=6, random_flip=True,
-                                   random_time_reverse=True)
+  images = rng.integers(0, 256, (8, 10, 12, 3), dtype=np.uint8)
+  blurry, sharp = images[0], images[1:]
+  reader, record = _one_example_store(tmp_path, images)
+  draw = pipeline._DrawCrop(crop_size=6, random_flip=True,
+                            random_time_reverse=True)
+  read = pipeline._ReadCrops(reader, crop_size=6)
   seen = set()
+  crops = [draw(record, np.random.default_rng(seed)) for seed in range(80)]
+  batch = read(crops)  # One batch of 80, read at once.
   for seed in range(80):
-    out = augment(example, np.random.default_rng(seed))
     draws = np.random.default_rng(seed)
     top, left = draws.integers(0, 5), draws.integers(0, 7)
     flip_lr, flip_ud, reverse = draws.uniform(size=3) < 0.5
@@ -112,9 +122,23 @@ def test_augmentation_moves_blurry_and_frames_together():
       want_b, want_s = want_b[::-1], want_s[:, ::-1]
     if reverse:
       want_s = want_s[::-1]
-    assert np.array_equal(out['blurry'], want_b)
-    assert np.array_equal(out['sharp'], want_s)
+    assert np.array_equal(batch['blurry'][seed], want_b)
+    assert np.array_equal(batch['sharp'][seed], want_s)
   assert len(seen) == 8  # Every combination of flips and reversal occurs.
+
+
+def test_crops_are_uniform_over_the_whole_frame():
+  record = {'frames_size': np.asarray([10, 12], np.int32),
+            'frames_array': b'train/10x12', 'frames_row': 0}
+  draw = pipeline._DrawCrop(crop_size=6, random_flip=False,
+                            random_time_reverse=False)
+  rng = np.random.default_rng(0)
+  counts = np.zeros((5, 7), int)
+  for _ in range(3500):
+    crop = draw(record, rng)
+    counts[crop['top'], crop['left']] += 1
+  # Every one of the 5 x 7 positions, corners included, about equally often.
+  assert counts.min() > 50 and counts.max() < 150
 
 
 def test_augmented_frames_still_average_to_blurry(tiny_config):
@@ -148,7 +172,7 @@ def test_eval_full_frames_in_order(tiny_config):
       'test/00000', 'test/00001', 'test/00002', 'test/00003']
   again = list(batches)  # Re-iterable, same batches.
   assert all(_equal(a, b) for a, b in zip(first, again))
-  source = pipeline.get_builder(tiny_config).as_data_source(split='test')
+  source = frame_store.data_source(pipeline.get_builder(tiny_config), 'test')
   assert np.array_equal(first[0]['blurry'][1], source[1]['blurry'])
   assert np.array_equal(first[0]['sharp'][1], np.stack(source[1]['sharp']))
 
@@ -158,10 +182,38 @@ def test_eval_centre_crop_and_count(tiny_config):
   config.eval_crop_size = 20
   config.num_eval_examples = 2
   [batch] = list(pipeline.create_eval_dataset(config, batch_size=2))
-  full = list(pipeline.create_eval_dataset(tiny_config, batch_size=2))[0]
+  full = list(pipeline.create_eval_dataset(tiny_config, batch_size=4))[0]
   assert batch['blurry'].shape == (2, 20, 20, 3)
-  assert np.array_equal(batch['blurry'], full['blurry'][:, 6:26, 6:26])
-  assert np.array_equal(batch['sharp'], full['sharp'][:, :, 6:26, 6:26])
+  # Two of the four, spread over the split: examples 1 and 3.
+  assert [s[:10] for s in batch['sequence']] == ['test/00001', 'test/00003']
+  assert np.array_equal(batch['blurry'], full['blurry'][[1, 3], 6:26, 6:26])
+  assert np.array_equal(batch['sharp'], full['sharp'][[1, 3], :, 6:26, 6:26])
+
+
+@pytest.mark.parametrize('total,count,expected', [
+    (10, 3, [1, 5, 8]),
+    (4, 2, [1, 3]),
+    (5, 5, [0, 1, 2, 3, 4]),
+    (3, 7, [0, 1, 2]),
+    (1111, 1, [555]),
+])
+def test_spread_indices(total, count, expected):
+  assert pipeline.spread_indices(total, count).tolist() == expected
+
+
+@pytest.mark.parametrize('lengths,count,expected', [
+    # Equal shares, spread within each sequence.
+    ((4, 4, 4), 3, [2, 6, 10]),
+    ((4, 4, 4), 6, [1, 3, 5, 7, 9, 11]),
+    # A short sequence gives its share to the others.
+    ((1, 10, 10), 7, [0, 2, 6, 9, 12, 16, 19]),
+    # Fewer examples than sequences: sequences spread over the split.
+    ((2, 2, 2, 2, 2), 2, [3, 7]),
+    ((3, 3), 9, [0, 1, 2, 3, 4, 5]),
+])
+def test_spread_over_sequences(lengths, count, expected):
+  sequences = [name for name, n in zip('abcde', lengths) for _ in range(n)]
+  assert pipeline.spread_over_sequences(sequences, count).tolist() == expected
 
 
 def test_eval_batches_of_different_sizes_are_refused():

@@ -38,9 +38,7 @@ def _train_state(config, seed: int):
   generator = state_lib.create_generator(config)
   init = functools.partial(
       state_lib.init_train_state, config, generator=generator,
-      discriminator=state_lib.create_discriminator(config),
-      g_tx=state_lib.create_optimizers(config)[0],
-      d_tx=state_lib.create_optimizers(config)[1])
+      g_tx=state_lib.create_optimizers(config)[0])
   abstract = jax.eval_shape(init, jax.random.key(0))
   state = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype),
                                  abstract)
@@ -65,7 +63,7 @@ def tiny_workdir(tmp_path_factory) -> pathlib.Path:
   try:
     state2 = _train_state(config, seed=0)
     manager.save(2, state2)
-    manager.save_if_best(2, state2, psnr=20.0)
+    manager.save_if_best(2, state2, score=20.0)
     manager.save(4, _train_state(config, seed=1))
     manager.wait()
   finally:

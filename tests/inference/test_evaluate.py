@@ -146,33 +146,3 @@ def test_evaluate_needs_exactly_one_mode(tiny_weights, tmp_path, capsys):
   assert run_cli(evaluate, [f"--checkpoint={tmp_path / 'nope.msgpack'}",
                             f"--input={tmp_path / 'x.png'}"]) == 1
   assert "does not exist" in capsys.readouterr().err
-
-
-def _score(sequence, psnr, frames=7):
-  values = np.full(frames, psnr, np.float32)
-  return evaluate.Score(
-      name=f"{sequence}#0", sequence=sequence, size=(4, 4), psnr=values,
-      ssim=values / 100, input_psnr=values - 3, input_ssim=values / 200,
-      reversed=False if frames > 1 else None, reblur_psnr=40.0,
-      reblur_ssim=0.99, motion=2.0)
-
-
-def test_per_video_rows_like_table3():
-  scores = [_score("IMG_0003", 30), _score("IMG_0021", 24),
-            _score("IMG_0003", 32)]
-  rows = evaluate.per_sequence(scores)
-  assert [(r["sequence"], r["examples"]) for r in rows] == [
-      ("IMG_0003", 2), ("IMG_0021", 1)]
-  assert rows[0]["psnr_middle"] == pytest.approx(31)
-  assert rows[0]["input_psnr_middle"] == pytest.approx(28)
-  markdown = evaluate.markdown_report(scores, "DVD", "model",
-                                      video_rows=True)
-  assert "| IMG_0003 | 2 | 28.00 | 31.00 | 31.00 |" in markdown
-  assert "| Model | 28.67 |" in markdown
-  # Middle-frame ground truth (DVD `quantitative`): no per-frame table.
-  single = [_score("IMG_0003", 30, frames=1)]
-  markdown = evaluate.markdown_report(single, "DVD", "model",
-                                      video_rows=True)
-  assert "Per frame index" not in markdown and "middle frame only" in markdown
-  assert set(evaluate.csv_tables(single)) == {
-      "summary.csv", "per_example.csv", "per_frame.csv", "per_sequence.csv"}

@@ -48,7 +48,7 @@ def test_workdir_best_and_latest(tiny_workdir):
   assert best.source.endswith("best/2") and latest.source.endswith(
       "checkpoints/4")
   assert _differ(best.params, latest.params)
-  assert best.metadata["provenance"]["metrics"] == {"psnr": 20.0}
+  assert best.metadata["provenance"]["metrics"] == {"score": 20.0}
   assert best.module.features == workdir_generator_config(
       tiny_workdir)["features"]
   # A step folder, or its default/ item, loads the same weights.

@@ -9,6 +9,8 @@ import pytest
 
 from cbl_jax.losses import CONTENT_ORDERS
 from cbl_jax.losses import content_loss
+from cbl_jax.losses import match_time_order
+from cbl_jax.losses import time_order_permutation
 
 content_fn = jax.jit(content_loss, static_argnames="order")
 
@@ -125,3 +127,40 @@ def test_log_mse_form_weighs_examples_by_their_own_scale():
                               form="log_mse")) <= float(log_mse) + 1e-6
   with pytest.raises(ValueError, match="Unknown content loss form"):
     content_loss(pred, target, form="l1")
+
+
+@pytest.mark.parametrize("order", CONTENT_ORDERS)
+def test_matched_target_gives_the_same_loss_forward(order):
+  """The other loss terms can use the order the content loss chose."""
+  pred, target = _frames(7, seed=3)
+  matched = match_time_order(pred, target, order)
+  np.testing.assert_allclose(content_fn(pred, matched),
+                             content_fn(pred, target, order=order), rtol=1e-6)
+  perm = np.asarray(time_order_permutation(pred, target, order))
+  for b in range(len(pred)):
+    # A permutation of the frames, which keeps the middle frame in place.
+    assert sorted(perm[b]) == list(range(7)) and perm[b, 3] == 3
+    np.testing.assert_array_equal(matched[b], target[b, perm[b]])
+
+
+def test_matching_follows_each_example():
+  pred, target = _frames(7, seed=4)
+  # Example 0 predicts forward, example 1 backwards, example 2 swaps only
+  # the outer pair.
+  pred = np.stack([target[0], target[1, ::-1],
+                   target[2, [6, 1, 2, 3, 4, 5, 0]]])
+  both = np.asarray(time_order_permutation(pred, target, "best_of_both"))
+  pairs = np.asarray(time_order_permutation(pred, target, "pairwise"))
+  np.testing.assert_array_equal(both[0], range(7))
+  np.testing.assert_array_equal(both[1], range(6, -1, -1))
+  np.testing.assert_array_equal(pairs[2], [6, 1, 2, 3, 4, 5, 0])
+  np.testing.assert_array_equal(
+      time_order_permutation(pred, target, "forward"), np.tile(range(7),
+                                                               (3, 1)))
+
+
+def test_matching_is_a_constant_for_gradients():
+  pred, target = _frames(7, seed=5)
+  grad = jax.grad(lambda p: jnp.sum(match_time_order(p, target,
+                                                     "best_of_both")))(pred)
+  assert not np.any(np.asarray(grad))

@@ -74,6 +74,26 @@ def test_nothing_is_set_on_an_unmeasured_jaxlib(monkeypatch):
   assert "XLA_FLAGS" not in os.environ
 
 
+@pytest.mark.parametrize("platforms,plugin,applied", [
+    ("cpu", True, True),         # The user asked for the CPU.
+    ("cuda", False, False),      # A GPU run.
+    ("tpu,cpu", False, False),
+    ("", True, False),           # jax[cuda12] or libtpu is installed.
+    ("", False, True),           # A CPU-only machine.
+])
+def test_flags_only_when_the_backend_is_the_cpu(monkeypatch, platforms,
+                                                plugin, applied):
+  monkeypatch.delenv("XLA_FLAGS", raising=False)
+  monkeypatch.setenv("JAX_PLATFORMS", platforms)
+  monkeypatch.setattr(xla_cpu, "_jaxlib_series", lambda: (0, 10))
+  monkeypatch.setattr(xla_cpu, "_backends_started", lambda: False)
+  monkeypatch.setattr(xla_cpu, "_accelerator_plugin_installed",
+                      lambda: plugin)
+  assert xla_cpu.cpu_is_the_backend() == applied
+  assert xla_cpu.use_tuned_flags() == applied
+  assert (_FLAG in os.environ.get("XLA_FLAGS", "")) == applied
+
+
 # The generator's and discriminator's losses and gradients, and the
 # contextual loss's, computed in a process that first calls use_tuned_flags()
 # (or not), printed as JSON.

@@ -76,7 +76,7 @@ def test_stage2_from_stage1_workdir(tiny_config, tmp_path):
 
 
 def test_nonfinite_loss_stops_with_step_and_term(tiny_config, tmp_path):
-  tiny_config.optimizer.g_learning_rate = 1e30
+  tiny_config.optimizer.stage1.g_learning_rate = 1e30
   with pytest.raises(loop.NonFiniteLossError,
                      match=r"Non-finite \w+ at step \d+"):
     loop.train_and_evaluate(tiny_config, str(tmp_path))
@@ -89,7 +89,7 @@ def test_nonfinite_loss_stops_with_step_and_term(tiny_config, tmp_path):
 
 
 def test_nonfinite_skip_counts_steps(tiny_config, tmp_path):
-  tiny_config.optimizer.g_learning_rate = 1e30
+  tiny_config.optimizer.stage1.g_learning_rate = 1e30
   tiny_config.on_nonfinite = "skip"
   loop.train_and_evaluate(tiny_config, str(tmp_path))
   state = _read_state(tmp_path / "checkpoints" / "5" / "default")
@@ -142,3 +142,66 @@ def test_damaged_latest_checkpoint_falls_back_to_previous(
   a = _read_state(source / "checkpoints" / "5" / "default")
   b = _read_state(workdir / "checkpoints" / "5" / "default")
   jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+def _logged_scalars(workdir, name):
+  """{step: value} of one scalar from the workdir's TensorBoard files."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  values = {}
+  for path in sorted(epath.Path(workdir).glob("events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if value.tag == name:
+          values[event.step] = float(tf.make_ndarray(value.tensor))
+  return values
+
+
+def test_stage2_learning_rates_do_not_depend_on_how_it_starts(
+    tiny_config, tiny_run, tmp_path):
+  """One command for both stages, or stage 2 from init_from: same rates."""
+  both, _ = tiny_run
+  stage2 = tiny_config.copy_and_resolve_references()
+  stage2.stage1_steps = 0
+  # Rates do not depend on the weights, so any finished run will do as the
+  # stage-1 workdir.
+  stage2.init_from = str(both)
+  loop.train_and_evaluate(stage2, str(tmp_path / "stage2"))
+  offset = tiny_config.stage1_steps
+  for name in ("train/g_learning_rate", "train/d_learning_rate"):
+    one_command = _logged_scalars(both, name)
+    alone = _logged_scalars(tmp_path / "stage2", name)
+    assert sorted(alone) == [1, 2]  # Logged after every step.
+    for done, rate in alone.items():
+      assert one_command[done + offset] == pytest.approx(rate, rel=1e-6)
+  g_rates = _logged_scalars(both, "train/g_learning_rate")
+  d_rates = _logged_scalars(both, "train/d_learning_rate")
+  rates = tiny_config.optimizer
+  # Stage 1 at G's rate, D idle; stage 2 warms both up over 2 steps.
+  for done in range(1, offset + 1):
+    assert g_rates[done] == pytest.approx(rates.stage1.g_learning_rate)
+    assert d_rates[done] == 0
+  for done, factor in ((offset + 1, 0.5), (offset + 2, 1.0)):
+    assert g_rates[done] == pytest.approx(
+        factor * rates.stage2.g_learning_rate, rel=1e-6)
+    assert d_rates[done] == pytest.approx(
+        factor * rates.stage2.d_learning_rate, rel=1e-6)
+
+
+def test_bfloat16_trains_both_stages_with_float32_parameters(
+    tiny_config, tmp_path):
+  tiny_config.generator.dtype = "bfloat16"
+  tiny_config.discriminator.dtype = "bfloat16"
+  summary = loop.train_and_evaluate(tiny_config, str(tmp_path))
+  assert all(np.isfinite(v) for v in summary.values())
+  state = _read_state(tmp_path / "checkpoints" / "5" / "default")
+  assert int(state["skipped_steps"]) == 0
+  for network in ("g_params", "d_params"):
+    dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves(
+        state[network])}
+    assert dtypes == {np.dtype(np.float32)}, network
+  # The stage-1 checkpoint holds no discriminator; the best one only G.
+  stage1 = _read_state(tmp_path / "checkpoints" / "2" / "default")
+  assert stage1["d_params"] is None and stage1["d_opt_state"] is None
+  best_step = next((tmp_path / "best").iterdir()).name
+  best = _read_state(tmp_path / "best" / best_step / "default")
+  assert set(best) == {"step", "g_params"}

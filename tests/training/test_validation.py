@@ -9,14 +9,22 @@ CASES = [
     ("generator.num_frames", 6, r"num_frames=6 must be odd"),
     ("generator.color_mode", "lab", r"generator.color_mode='lab' is not one"),
     ("discriminator.head_pooling", "sum", r"head_pooling='sum'"),
-    ("loss.content_order", "sideways", r"content_order='sideways'"),
+    ("loss.time_order", "sideways", r"time_order='sideways'"),
+    ("loss.adversarial_batch_stats", "fake_only",
+     r"adversarial_batch_stats='fake_only'"),
+    ("best_metric", "loss", r"best_metric='loss'"),
     ("loss.adversarial_form", "wgan", r"adversarial_form='wgan'"),
     ("on_nonfinite", "ignore", r"on_nonfinite='ignore'"),
-    ("batch_size", 3, r"batch_size=3 is not divisible by the 2 devices"),
+    ("batch_size_rule", "sometimes", r"batch_size_rule='sometimes' is not"),
+    ("batch_size", 0, r"batch_size=0 must be at least 1"),
     ("stage1_steps", -1, r"stage1_steps=-1 is negative"),
     ("log_every_steps", 0, r"log_every_steps=0 must be at least 1"),
     ("data.crop_size", 0, r"crop_size=0 must be positive"),
-    ("optimizer.warmup_steps", -5, r"warmup_steps=-5 is negative"),
+    ("optimizer.stage1.warmup_steps", -5,
+     r"stage1.warmup_steps=-5 is negative"),
+    ("optimizer.stage2.lr_drop_step", -1, r"stage2.lr_drop_step=-1 is neg"),
+    ("optimizer.stage2.d_learning_rate", 0.0,
+     r"stage2.d_learning_rate=0.0 must be positive"),
 ]
 
 
@@ -44,3 +52,19 @@ def test_no_steps_at_all():
 def test_shipped_configs_are_valid(name):
   module = __import__(f"configs.{name}", fromlist=["get_config"])
   validate_config(module.get_config(), device_count=1)
+
+
+@pytest.mark.parametrize("name", ["default", "gopro", "test"])
+def test_reversal_with_a_forward_loss_is_refused(name):
+  """Random reversal and Eq. 4's forward order train ghosted frames."""
+  module = __import__(f"configs.{name}", fromlist=["get_config"])
+  config = module.get_config()
+  config.data.random_time_reverse = True
+  config.loss.time_order = "forward"
+  with pytest.raises(ValueError, match=r"random_time_reverse=True with "
+                     r"config.loss.time_order='forward'") as info:
+    validate_config(config, device_count=1)
+  assert "\n" not in str(info.value)
+  for order in ("best_of_both", "pairwise"):
+    config.loss.time_order = order
+    validate_config(config, device_count=1)

@@ -8,7 +8,8 @@ Both configs use the standard split of Su et al., which the paper follows
   ``quantitative_datasets/<VIDEO>/{input,GT}/<5-digit>.jpg``; ``blurry`` is
   ``input``, ``sharp`` holds ONE frame, the released middle-frame ground
   truth, shape (1, H, W, 3) (Table 3 of the paper). The JPEG files are
-  stored as they are, not re-encoded.
+  decoded once, as everything the builders store (see
+  `cbl_jax.data.builder_lib`).
 * ``original_videos`` (default): decodes the 240 fps videos
   ``original_high_fps_videos/<VIDEO>.{MOV,mov,mp4,MP4,m4v}`` with PyAV, cuts
   them into non-overlapping windows of M = 7 frames from the first frame and
@@ -22,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
@@ -75,8 +75,13 @@ class DvdConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """DVD middle-frame pairs, or 7-frame windows of the 240 fps videos."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('2.0.0')
+  RELEASE_NOTES = {
+      '1.0.0': 'Initial release.',
+      '2.0.0': 'Pixels decoded once into a chunked zarr store (frames/),'
+               ' records point at them; prepare again from the manual'
+               ' download (see cbl_jax/data/builder_lib.py).',
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = f"""
   Download {_SOURCE} and unzip both into --manual_dir, giving
     <manual_dir>/{_QUANTITATIVE_LAYOUT}   (config quantitative)
@@ -105,13 +110,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
     if config.layout == 'quantitative':
-      features = builder_lib.features(
-          num_sharp=1, num_source_frames=1, encoding_format='jpeg'
-      )
+      features = builder_lib.features(num_source_frames=1)
     else:
       features = builder_lib.features(
-          num_sharp=blur.NUM_TARGET_FRAMES,
-          num_source_frames=config.frames_per_window,
+          num_source_frames=config.frames_per_window
       )
     return self.dataset_info_from_configs(
         # Keys are running example numbers: stored order is generation
@@ -195,52 +197,54 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     window = config.frames_per_window
     key = 0
     skipped = []
-    for video in videos:
-      frames = frames_io.iter_video_frames(video)
-      limit = config.max_windows_per_video
-      num_windows = 0
-      while limit is None or num_windows < limit:
-        chunk = list(itertools.islice(frames, window))
-        if len(chunk) < window:
-          break
-        numbers = list(range(num_windows * window, (num_windows + 1) * window))
-        yield key, builder_lib.window_example(
-            chunk,
-            None,
-            names=[f'{video} frame {n}' for n in numbers],
-            frame_indices=numbers,
-            sequence=video.stem,
-            response=response,
-        )
-        key += 1
-        num_windows += 1
-      frames.close()
-      if num_windows == 0:
-        skipped.append(f'{video.name}')
+    with builder_lib.frame_writer(self, split) as writer:
+      for video in videos:
+        frames = frames_io.iter_video_frames(video)
+        limit = config.max_windows_per_video
+        num_windows = 0
+        while limit is None or num_windows < limit:
+          chunk = list(itertools.islice(frames, window))
+          if len(chunk) < window:
+            break
+          numbers = list(
+              range(num_windows * window, (num_windows + 1) * window))
+          yield key, builder_lib.window_example(
+              writer,
+              chunk,
+              names=[f'{video} frame {n}' for n in numbers],
+              frame_indices=numbers,
+              sequence=video.stem,
+              response=response,
+          )
+          key += 1
+          num_windows += 1
+        frames.close()
+        if num_windows == 0:
+          skipped.append(f'{video.name}')
     builder_lib.log_skipped(skipped, window, split, key)
 
   def _generate_pairs(self, split: str, videos: list[epath.Path]):
-    del split  # Only used by the window generator's log.
     key = 0
-    for video in videos:
-      input_dir, gt_dir = video / 'input', video / 'GT'
-      if not input_dir.is_dir() or not gt_dir.is_dir():
-        raise FileNotFoundError(
-            f'{video} lacks input/ or GT/: expected {_QUANTITATIVE_LAYOUT}.'
-        )
-      for number, path in builder_lib.numbered_files(
-          input_dir, ('.jpg', '.jpeg', '.png')
-      ):
-        gt_path = gt_dir / path.name
-        if not gt_path.exists():
-          raise FileNotFoundError(f'{path} has no ground truth {gt_path}.')
-        blurry, blurry_bytes = frames_io.read_image(path, keep_format='JPEG')
-        sharp, sharp_bytes = frames_io.read_image(gt_path, keep_format='JPEG')
-        frames_io.check_same_size([blurry, sharp], [str(path), str(gt_path)])
-        yield key, {
-            'blurry': blurry_bytes,
-            'sharp': [sharp_bytes],
-            'sequence': video.name,
-            'frame_indices': np.asarray([number], dtype=np.int32),
-        }
-        key += 1
+    with builder_lib.frame_writer(self, split) as writer:
+      for video in videos:
+        input_dir, gt_dir = video / 'input', video / 'GT'
+        if not input_dir.is_dir() or not gt_dir.is_dir():
+          raise FileNotFoundError(
+              f'{video} lacks input/ or GT/: expected {_QUANTITATIVE_LAYOUT}.'
+          )
+        for number, path in builder_lib.numbered_files(
+            input_dir, ('.jpg', '.jpeg', '.png')
+        ):
+          gt_path = gt_dir / path.name
+          if not gt_path.exists():
+            raise FileNotFoundError(f'{path} has no ground truth {gt_path}.')
+          blurry, sharp = frames_io.read_images([path, gt_path])
+          frames_io.check_same_size([blurry, sharp], [str(path), str(gt_path)])
+          yield key, builder_lib.stored_example(
+              writer,
+              blurry,
+              sharp[None],
+              sequence=video.name,
+              frame_indices=[number],
+          )
+          key += 1

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
@@ -67,8 +66,13 @@ class GoproConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """GoPro windows of 7 sharp frames, or released middle-frame pairs."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('2.0.0')
+  RELEASE_NOTES = {
+      '1.0.0': 'Initial release.',
+      '2.0.0': 'Pixels decoded once into a chunked zarr store (frames/),'
+               ' records point at them; prepare again from the manual'
+               ' download (see cbl_jax/data/builder_lib.py).',
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = f"""
   Download {_SOURCE} and unzip into --manual_dir, giving
     <manual_dir>/{_ALL_FRAMES_LAYOUT}   (configs all_frames*)
@@ -112,11 +116,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
     if config.layout == 'pairs':
-      features = builder_lib.features(num_sharp=1, num_source_frames=1)
+      features = builder_lib.features(num_source_frames=1)
     else:
       features = builder_lib.features(
-          num_sharp=blur.NUM_TARGET_FRAMES,
-          num_source_frames=config.frames_per_window,
+          num_source_frames=config.frames_per_window
       )
     return self.dataset_info_from_configs(
         # Keys are running example numbers: stored order is generation
@@ -173,65 +176,60 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     window = config.frames_per_window
     key = 0
     skipped = []
-    for sequence in sequences:
-      files = builder_lib.numbered_files(sequence, ('.png',))
-      windows = blur.non_overlapping_windows(len(files), window)
-      if not windows:
-        skipped.append(f'{sequence.name} ({len(files)} frames)')
-        continue
-      for start, stop in windows:
-        numbers = [number for number, _ in files[start:stop]]
-        if numbers[-1] - numbers[0] != window - 1:
-          logging.warning(
-              'GoPro %s: window %d..%d has missing frame numbers.',
-              sequence.name, numbers[0], numbers[-1],
+    with builder_lib.frame_writer(self, split) as writer:
+      for sequence in sequences:
+        files = builder_lib.numbered_files(sequence, ('.png',))
+        windows = blur.non_overlapping_windows(len(files), window)
+        if not windows:
+          skipped.append(f'{sequence.name} ({len(files)} frames)')
+          continue
+        for start, stop in windows:
+          numbers = [number for number, _ in files[start:stop]]
+          if numbers[-1] - numbers[0] != window - 1:
+            logging.warning(
+                'GoPro %s: window %d..%d has missing frame numbers.',
+                sequence.name, numbers[0], numbers[-1],
+            )
+          paths = [path for _, path in files[start:stop]]
+          yield key, builder_lib.window_example(
+              writer,
+              frames_io.read_images(paths),
+              names=[str(path) for path in paths],
+              frame_indices=numbers,
+              sequence=sequence.name,
+              response=response,
           )
-        decoded = [
-            frames_io.read_image(path, keep_format='PNG')
-            for _, path in files[start:stop]
-        ]
-        yield key, builder_lib.window_example(
-            [pixels for pixels, _ in decoded],
-            [data for _, data in decoded],
-            names=[str(path) for _, path in files[start:stop]],
-            frame_indices=numbers,
-            sequence=sequence.name,
-            response=response,
-        )
-        key += 1
+          key += 1
     builder_lib.log_skipped(skipped, window, split, key)
 
   def _generate_pairs(self, split: str, sequences: list[epath.Path]):
     blur_folder = self.builder_config.blur_folder
     key = 0
-    for sequence in sequences:
-      blur_dir, sharp_dir = sequence / blur_folder, sequence / 'sharp'
-      if not blur_dir.is_dir() or not sharp_dir.is_dir():
-        raise FileNotFoundError(
-            f'{sequence} lacks {blur_folder}/ or sharp/: expected'
-            f' {_PAIRS_LAYOUT}.'
-        )
-      for name in sorted(p.name for p in blur_dir.iterdir()
-                         if p.suffix.lower() == '.png'):
-        sharp_path = sharp_dir / name
-        if not sharp_path.exists():
+    with builder_lib.frame_writer(self, split) as writer:
+      for sequence in sequences:
+        blur_dir, sharp_dir = sequence / blur_folder, sequence / 'sharp'
+        if not blur_dir.is_dir() or not sharp_dir.is_dir():
           raise FileNotFoundError(
-              f'{blur_dir / name} has no sharp counterpart {sharp_path}.'
+              f'{sequence} lacks {blur_folder}/ or sharp/: expected'
+              f' {_PAIRS_LAYOUT}.'
           )
-        blurry, blurry_bytes = frames_io.read_image(
-            blur_dir / name, keep_format='PNG'
-        )
-        sharp, sharp_bytes = frames_io.read_image(sharp_path, keep_format='PNG')
-        frames_io.check_same_size(
-            [blurry, sharp], [str(blur_dir / name), str(sharp_path)]
-        )
-        stem = name.rsplit('.', 1)[0]
-        yield key, {
-            'blurry': blurry_bytes,
-            'sharp': [sharp_bytes],
-            'sequence': sequence.name,
-            'frame_indices': np.asarray(
-                [int(stem) if stem.isdigit() else -1], dtype=np.int32
-            ),
-        }
-        key += 1
+        for name in sorted(p.name for p in blur_dir.iterdir()
+                           if p.suffix.lower() == '.png'):
+          sharp_path = sharp_dir / name
+          if not sharp_path.exists():
+            raise FileNotFoundError(
+                f'{blur_dir / name} has no sharp counterpart {sharp_path}.'
+            )
+          blurry, sharp = frames_io.read_images([blur_dir / name, sharp_path])
+          frames_io.check_same_size(
+              [blurry, sharp], [str(blur_dir / name), str(sharp_path)]
+          )
+          stem = name.rsplit('.', 1)[0]
+          yield key, builder_lib.stored_example(
+              writer,
+              blurry,
+              sharp[None],
+              sequence=sequence.name,
+              frame_indices=[int(stem) if stem.isdigit() else -1],
+          )
+          key += 1

@@ -74,7 +74,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       '1.0.0': 'Initial release.',
       '2.0.0': 'Photographs of six packages; nearly static and object-only'
                ' scenes; camera response mix, exposure, noise and JPEG;'
-               ' 1200 train examples.',
+               ' 1200 train examples. Pixels in a chunked zarr store'
+               ' (frames/), records point at them (see'
+               ' cbl_jax/data/builder_lib.py).',
   }
   BUILDER_CONFIGS = [
       SyntheticMotionConfig(
@@ -105,17 +107,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     motion = self.builder_config.motion
-    size = motion.image_size
     return self.dataset_info_from_configs(
         # Keys are running example numbers: stored order is generation
         # order ((sequence, frame) or index), so evaluation reads in that
         # order; training shuffles in the input pipeline.
         disable_shuffling=True,
-        features=builder_lib.features(
-            num_sharp=blur.NUM_TARGET_FRAMES,
-            num_source_frames=motion.num_subframes,
-            image_shape=(size, size, 3),
-        ),
+        features=builder_lib.features(num_source_frames=motion.num_subframes),
         homepage='https://scikit-image.org/docs/stable/api/skimage.data.html',
     )
 
@@ -135,10 +132,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     # callers' scripts to guard `__main__` under the 'spawn' start method that
     # JAX requires.
     motion = self.builder_config.motion
-    for index in range(num_examples):
-      yield index, synthetic_motion.render_encoded_example(
-          (index, split, motion)
-      )
+    with builder_lib.frame_writer(self, split) as writer:
+      for index in range(num_examples):
+        example = synthetic_motion.render_example(index, split, motion)
+        yield index, builder_lib.stored_example(
+            writer,
+            example['blurry'],
+            example['sharp'],
+            sequence=example['sequence'],
+            frame_indices=example['frame_indices'],
+        )
 
 
 def builder_config_for(data_config: ml_collections.ConfigDict

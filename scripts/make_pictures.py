@@ -36,6 +36,7 @@ xla_cpu.use_tuned_flags()
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from cbl_jax import visualization  # pylint: disable=g-import-not-at-top
+from cbl_jax.data import frame_store  # pylint: disable=g-import-not-at-top
 from cbl_jax.data import heldout_motion  # pylint: disable=g-import-not-at-top
 from cbl_jax.inference import image_io  # pylint: disable=g-import-not-at-top
 from cbl_jax.inference import model as model_lib  # pylint: disable=g-import-not-at-top
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
   builder = tfds_builders.synthetic_motion.Builder(
       config=args.builder_config, data_dir=args.data_dir)
   builder.download_and_prepare()
-  source = builder.as_data_source(split="train")
+  source = frame_store.data_source(builder, "train")
   visualization.save_strips(
       out / "synthetic_motion_example.png",
       [(source[i]["blurry"], np.stack(source[i]["sharp"])) for i in (2, 4, 5)])

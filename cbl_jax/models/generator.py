@@ -6,13 +6,25 @@ Reading note 1 settles the depth: 31 convolutions, with (L27, L28) as the
 13th residual block and a long skip from L2 added at L28. Reading note 2: the
 "3x3x1" kernels are 2D 3x3 convolutions. There is no down- or up-sampling, so
 any H x W works, odd sizes included.
+
+An option that is not in the paper, `space_to_depth` = s > 1, runs the same
+layers on s x s blocks of pixels folded into channels (pixel unshuffle) and
+unfolds L31's output again (pixel shuffle, as in ESPCN): the receptive field
+grows s-fold and the work per pixel shrinks about s^2-fold, which is what
+blur tens of pixels long needs on a CPU budget. Inputs whose sides are not
+multiples of s are padded at the bottom and right by edge replication and
+the output is cropped back, so any H x W still works, and a pixel's output
+depends only on its position modulo s and its neighbourhood.
 """
 
 import functools
 from typing import Any, Optional
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from cbl_jax import color
 from cbl_jax.models import precision
@@ -27,6 +39,24 @@ def layer_count(num_blocks: int) -> int:
   numbered from L1, so the last one, the output layer, is `L{count}`.
   """
   return 2 + 2 * num_blocks + 3
+
+
+def receptive_radius(num_blocks: int, space_to_depth: int = 1) -> int:
+  """Input pixels by which one output pixel's window reaches out each way.
+
+  Every layer is a 3x3 'SAME' convolution (reading note 2), adding one
+  (folded) pixel; with `space_to_depth` = s a folded pixel is s pixels wide
+  and an output pixel sits anywhere in its s x s block, so the reach is
+  s * layers + s - 1. That is 31 for Table 1 (s = 1).
+
+  Args:
+    num_blocks: residual blocks.
+    space_to_depth: the fold factor s.
+
+  Returns:
+    The radius in input pixels.
+  """
+  return space_to_depth * layer_count(num_blocks) + space_to_depth - 1
 
 
 def _kernel_init(stddev: Optional[float]) -> nn.initializers.Initializer:
@@ -51,6 +81,49 @@ def _conv3x3(features: int, name: str, stddev: Optional[float], dtype: Any,
       dtype=dtype,
       name=name,
   )
+
+
+def _pad_edge(x: jnp.ndarray, rows: int, cols: int) -> jnp.ndarray:
+  """Repeats the last row `rows` times and the last column `cols` times."""
+  # Concatenation of slices of x (rather than jnp.pad, whose zero-size
+  # pieces carry no sharding) keeps a batch sharded over devices as it is.
+  if rows:
+    x = jnp.concatenate([x, jnp.repeat(x[:, -1:], rows, axis=1)], axis=1)
+  if cols:
+    x = jnp.concatenate([x, jnp.repeat(x[:, :, -1:], cols, axis=2)], axis=2)
+  return x
+
+
+def _reshape(x: jnp.ndarray, shape: tuple[int, ...]) -> jnp.ndarray:
+  """`jnp.reshape` that keeps a batch sharded over an explicit mesh axis.
+
+  Under explicit sharding (what `jax.make_mesh` gives) JAX cannot infer the
+  sharding of a reshape that splits several axes, so the result's is given:
+  the batch axis as the input's, the others replicated.
+  """
+  sharding = getattr(jax.typeof(x), "sharding", None)
+  if not isinstance(sharding, NamedSharding) or sharding.mesh.empty:
+    return jnp.reshape(x, shape)
+  spec = sharding.spec
+  batch_spec = spec[0] if len(spec) else None
+  return jnp.reshape(x, shape,
+                     out_sharding=NamedSharding(sharding.mesh, P(batch_spec)))
+
+
+def _space_to_depth(x: jnp.ndarray, s: int) -> jnp.ndarray:
+  """(B, H, W, C) -> (B, H/s, W/s, s*s*C); channel (i*s + j)*C + c."""
+  b, h, w, c = x.shape
+  x = _reshape(x, (b, h // s, s, w // s, s, c))
+  x = x.transpose(0, 1, 3, 2, 4, 5)
+  return _reshape(x, (b, h // s, w // s, s * s * c))
+
+
+def _depth_to_space(x: jnp.ndarray, s: int) -> jnp.ndarray:
+  """The inverse of `_space_to_depth`."""
+  b, h, w, sc = x.shape
+  c = sc // (s * s)
+  x = _reshape(x, (b, h, w, s, s, c)).transpose(0, 1, 3, 2, 4, 5)
+  return _reshape(x, (b, h * s, w * s, c))
 
 
 class ResidualBlock(nn.Module):
@@ -99,6 +172,14 @@ class Generator(nn.Module):
       Section 4.2), or None for He initialisation with the last layer (L31)
       starting at zero: with `input_skip` the untrained model then returns
       the blurry input as every frame, and training starts from there.
+    zero_mean_residual: with `input_skip`, subtract from every frame's
+      residual the mean residual over the frames, so that the frames always
+      average to the input: Eq. 2 with a linear response holds by
+      construction, and a model that sees no motion cannot drift from the
+      photo as a whole, only move its frames apart. Not in the paper.
+    space_to_depth: s; 1 (the paper) runs every layer at full resolution,
+      s > 1 on s x s pixel blocks folded into channels (see the module
+      docstring). L31 then has s^2 times Table 1's outputs.
     dtype: computation dtype: "float32", "bfloat16", "auto" (bfloat16 on
       GPUs and TPUs) or a dtype; parameters stay float32 and the frames come
       out float32 (`precision`).
@@ -112,6 +193,8 @@ class Generator(nn.Module):
   head_features: int = 256
   input_skip: bool = False
   init_stddev: Optional[float] = 0.01
+  zero_mean_residual: bool = False
+  space_to_depth: int = 1
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -131,6 +214,9 @@ class Generator(nn.Module):
       raise ValueError(
           "Generator expects RGB images of shape (batch, H, W, 3), got "
           f"{blurry.shape}.")
+    if self.space_to_depth < 1:
+      raise ValueError(
+          f"space_to_depth must be >= 1, got {self.space_to_depth}.")
     blurry = blurry.astype(jnp.float32)
     if self.color_mode == "y":
       ycbcr = color.rgb_to_ycbcr(blurry)
@@ -140,8 +226,13 @@ class Generator(nn.Module):
     channels = x.shape[-1]
     dtype = precision.compute_dtype(self.dtype)
     conv = functools.partial(_conv3x3, stddev=self.init_stddev, dtype=dtype)
+    s = self.space_to_depth
+    batch, height, width, _ = x.shape
+    h = x
+    if s > 1:
+      h = _space_to_depth(_pad_edge(h, -height % s, -width % s), s)
 
-    h = nn.relu(conv(self.stem_features, name="L1")(x))
+    h = nn.relu(conv(self.stem_features, name="L1")(h))
     long_skip = h = nn.relu(conv(self.features, name="L2")(h))
     for block in range(self.num_blocks):
       h = ResidualBlock(
@@ -155,14 +246,17 @@ class Generator(nn.Module):
     last = layer_count(self.num_blocks) - 2  # L29 when there are 13 blocks.
     h = nn.relu(conv(self.head_features, name=f"L{last}")(h))
     h = nn.relu(conv(self.head_features, name=f"L{last + 1}")(h))
-    out = conv(self.num_frames * channels, name=f"L{last + 2}",
+    out = conv(self.num_frames * channels * s * s, name=f"L{last + 2}",
                zero_init=self.init_stddev is None)(h)
+    if s > 1:
+      out = _depth_to_space(out, s)[:, :height, :width]
 
     # Channels are frame-major: frame t owns channels [t*C, (t+1)*C).
-    batch, height, width, _ = out.shape
     out = out.astype(jnp.float32).reshape(
         batch, height, width, self.num_frames, channels)
     out = jnp.moveaxis(out, 3, 1)
+    if self.zero_mean_residual:
+      out = out - jnp.mean(out, axis=1, keepdims=True)
     if self.input_skip:
       out = out + x[:, None]
     if self.color_mode == "y":

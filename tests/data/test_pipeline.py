@@ -288,3 +288,29 @@ def test_get_builder_prepares_once(tiny_config, monkeypatch):
                       lambda self, **kw: calls.append(kw))
   builder = pipeline.get_builder(tiny_config)
   assert builder.is_prepared() and not calls
+
+
+def test_photo_dir_builds_a_variant_on_the_users_photographs(tmp_path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  photos = tmp_path / 'photos'
+  photos.mkdir()
+  rng = np.random.default_rng(0)
+  for name in ('beach', 'street'):
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), np.uint8)).save(
+        photos / f'{name}.jpg')
+  config = fake_data.data_config(data_dir=str(tmp_path / 'tfds'),
+                                 photo_dir=str(photos))
+  builder = pipeline.get_builder(config)
+  assert builder.builder_config.name.startswith('tiny_photos_')
+  train = builder.as_data_source(split='train')
+  backgrounds = {train[i]['sequence'].decode().split('/')[-1].split('+')[0]
+                 for i in range(len(train))}
+  assert backgrounds - {'procedural'} <= {'beach', 'street'}
+  assert backgrounds & {'beach', 'street'}
+  # Without photo_dir: the packaged photographs, cached under 'tiny'.
+  plain = pipeline.get_builder(fake_data.data_config(
+      data_dir=str(tmp_path / 'tfds'), photo_dir=''))
+  assert plain.builder_config.name == 'tiny'
+  with pytest.raises(ValueError, match='is not a folder'):
+    pipeline.get_builder(fake_data.data_config(
+        data_dir=str(tmp_path / 'tfds'), photo_dir=str(tmp_path / 'none')))

@@ -116,3 +116,20 @@ def test_huge_image_compiles_once_and_stays_in_bounded_memory():
   # an extra full-size copy anywhere would break this.
   assert peak < 1.25 * frames.nbytes, (peak, frames.nbytes)
   assert elapsed < 120, elapsed
+
+
+def test_tiled_equals_untiled_for_a_folding_generator():
+  # With space_to_depth = 4 tiles start on multiples of 4 of the image
+  # padded like the generator pads it, so that each tile sees its pixels at
+  # the same positions modulo 4 as the whole image does.
+  config = dict(TINY, space_to_depth=4)
+  model = model_lib.random_generator(config, seed=0)
+  assert model.receptive_radius == 4 * 7 + 3
+  image = gradient_image(101, 157) * 0.8 + 0.1
+  image[:, ::3] = 0.2
+  whole = tiling.predict_frames(model, image)
+  assert whole.std() > 0.05
+  tiled = tiling.predict_tiled(model, image, tiling.TileOptions(96, 64, 2))
+  np.testing.assert_allclose(tiled, whole, atol=1e-5)
+  rough = tiling.predict_tiled(model, image, tiling.TileOptions(96, 8, 2))
+  assert np.abs(rough - whole).max() > 1e-3

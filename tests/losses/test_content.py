@@ -104,6 +104,31 @@ def test_bad_arguments():
     content_loss(pred[0], target[0])
 
 
+def test_log_mse_form_weighs_examples_by_their_own_scale():
+  rng = np.random.default_rng(0)
+  target = jnp.asarray(rng.uniform(size=(2, 3, 4, 4, 1)), jnp.float32)
+  # Example 0 is off by 0.001 (a nearly static photo), example 1 by 0.1.
+  pred = target + jnp.asarray([0.001, 0.1])[:, None, None, None, None]
+  log_mse = content_loss(pred, target, form="log_mse")
+  expected = np.mean([np.log10(0.001**2 + 1e-6), np.log10(0.1**2 + 1e-6)])
+  np.testing.assert_allclose(float(log_mse), expected, rtol=1e-5)
+  # Under plain MSE the small error's gradient is 100x smaller than the
+  # big one's; under log_mse it is the larger one.
+  def per_example_grad(form):
+    grads = jax.grad(lambda p: content_loss(p, target, form=form))(pred)
+    return np.abs(np.asarray(grads)).sum(axis=(1, 2, 3, 4))
+  mse_grad = per_example_grad("mse")
+  np.testing.assert_allclose(mse_grad[0] / mse_grad[1], 0.01, rtol=1e-3)
+  log_grad = per_example_grad("log_mse")
+  assert log_grad[0] > 5 * log_grad[1]
+  for order in ("best_of_both", "pairwise"):
+    # Order handling works on the log errors as on the squared ones.
+    assert float(content_loss(pred, target, order=order,
+                              form="log_mse")) <= float(log_mse) + 1e-6
+  with pytest.raises(ValueError, match="Unknown content loss form"):
+    content_loss(pred, target, form="l1")
+
+
 @pytest.mark.parametrize("order", CONTENT_ORDERS)
 def test_matched_target_gives_the_same_loss_forward(order):
   """The other loss terms can use the order the content loss chose."""

@@ -129,3 +129,53 @@ def test_he_initialisation_option():
   np.testing.assert_allclose(np.asarray(frames),
                              np.broadcast_to(x[:, None], frames.shape),
                              atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (13, 22)])
+def test_space_to_depth_any_size_and_zero_weights(size):
+  model = Generator(features=8, stem_features=4, num_blocks=1,
+                    head_features=8, input_skip=True, space_to_depth=4)
+  x = jax.random.uniform(jax.random.key(1), (2, *size, 3))
+  params = model.init(jax.random.key(0), x)
+  # L7 (the output layer) predicts 7 frames x 3 colours for each of the
+  # 4 x 4 pixels of a block.
+  assert params["params"]["L7"]["kernel"].shape == (3, 3, 8, 7 * 3 * 16)
+  frames = model.apply(params, x)
+  assert frames.shape == (2, 7, *size, 3)
+  zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+  np.testing.assert_allclose(np.asarray(model.apply(zeros, x)),
+                             np.broadcast_to(x[:, None], frames.shape))
+
+
+def test_space_to_depth_reach_matches_receptive_radius():
+  from cbl_jax.models import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  model = Generator(features=8, stem_features=4, num_blocks=1,
+                    head_features=8, input_skip=False, init_stddev=0.3,
+                    space_to_depth=4)
+  size = 64
+  x = jnp.zeros((1, size, size, 3))
+  params = model.init(jax.random.key(0), x)
+  centre = 33  # Position 1 within its 4 x 4 block.
+  bumped = x.at[0, centre, centre].set(1.0)
+  changed = np.abs(np.asarray(model.apply(params, bumped) -
+                              model.apply(params, x))).max(axis=(0, 1, 4))
+  reach = np.nonzero(changed.max(axis=0) > 0)[0]
+  radius = generator_lib.receptive_radius(1, 4)
+  assert radius == 4 * 7 + 3  # 7 layers of 4-pixel blocks.
+  # An input pixel reaches output pixels up to `radius` away, not further.
+  assert reach.min() >= centre - radius and reach.max() <= centre + radius
+  assert reach.max() - reach.min() > 2 * 4 * 5  # Far beyond 7 pixels.
+  with pytest.raises(ValueError, match="space_to_depth must be >= 1"):
+    Generator(space_to_depth=0).init(jax.random.key(0),
+                                     jnp.zeros((1, 8, 8, 3)))
+
+
+def test_zero_mean_residual_frames_average_to_the_input():
+  model = Generator(features=8, stem_features=4, num_blocks=1,
+                    head_features=8, input_skip=True, init_stddev=0.3,
+                    zero_mean_residual=True, space_to_depth=2)
+  x = jax.random.uniform(jax.random.key(1), (2, 10, 12, 3))
+  params = model.init(jax.random.key(0), x)
+  frames = np.asarray(model.apply(params, x))
+  assert np.abs(frames - np.asarray(x)[:, None]).max() > 0.05  # They move.
+  np.testing.assert_allclose(frames.mean(axis=1), np.asarray(x), atol=1e-5)

@@ -68,6 +68,11 @@ def get_config() -> ml_collections.ConfigDict:
       # content and the contiguous loss alike: "forward" (Eq. 4 as written),
       # "best_of_both" or "pairwise" (cbl_jax/losses/content.py).
       time_order="forward",
+      # Eq. 4's squared error ("mse"), or a form that weighs examples by
+      # their own scale (cbl_jax/losses/content.py), with its floor.
+      content_form="mse",
+      content_floor=ml_collections.FieldReference(None, field_type=float),
+      content_mse_steps=0,   # Stage-1 steps of plain MSE before that form.
       adversarial_form="paper",   # Eq. 3.
       # G's adversarial term runs D on real and generated frames together,
       # as D is trained (cbl_jax/training/steps.py), or "running".

@@ -56,6 +56,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
+from PIL import ImageFilter
 
 from cbl_jax.data import blur
 from cbl_jax.data import frames_io
@@ -192,6 +193,15 @@ class MotionConfig:
     photo_dir: a folder of the user's own sharp photographs: when set, they
       replace the packaged photographs of the train split (the test split
       keeps its packaged ones, so that runs stay comparable).
+    soft_prob: share of scenes seen soft: through a defocused lens (a
+      Gaussian of standard deviation drawn from `soft_sigma`) or at a low
+      resolution shown larger (shrunk by a factor drawn from `soft_factor`,
+      then enlarged bicubically), half each. Every sub-frame is softened the
+      same way, so the sharp targets are as soft as the blurry image: a
+      still camera records the same softness in every frame. Softness is
+      not motion, and a model must not take one for the other.
+    soft_sigma: (low, high) standard deviation of the defocus, pixels.
+    soft_factor: (low, high) shrink factor of the low-resolution softness.
   """
 
   image_size: int = 128
@@ -217,6 +227,9 @@ class MotionConfig:
   jpeg_prob: float = 0.0
   jpeg_quality: tuple[int, int] = (60, 95)
   photo_dir: str = ''
+  soft_prob: float = 0.0
+  soft_sigma: tuple[float, float] = (0.5, 2.0)
+  soft_factor: tuple[float, float] = (1.5, 3.0)
 
   def __post_init__(self):
     if self.subframes_per_group < 1 or self.subframes_per_group % 2 == 0:
@@ -231,7 +244,8 @@ class MotionConfig:
       )
     if self.image_size < 8:
       raise ValueError(f'image_size must be >= 8, got {self.image_size}.')
-    for field in ('static_prob', 'objects_only_prob', 'jpeg_prob'):
+    for field in ('static_prob', 'objects_only_prob', 'jpeg_prob',
+                  'soft_prob'):
       if not 0.0 <= getattr(self, field) <= 1.0:
         raise ValueError(
             f'{field} must be in [0, 1], got {getattr(self, field)}.')
@@ -255,6 +269,12 @@ class MotionConfig:
       raise ValueError(
           f'jpeg_quality must be (low, high) with 1 <= low <= high <= 100,'
           f' got {self.jpeg_quality}.')
+    for field, least in (('soft_sigma', 0.0), ('soft_factor', 1.0)):
+      low, high = getattr(self, field)
+      if not least <= low <= high:
+        raise ValueError(
+            f'{field} must be (low, high) with {least} <= low <= high, got'
+            f' {getattr(self, field)}.')
     if not 0 <= self.colour_jitter < 1 or self.max_noise < 0:
       raise ValueError(
           'colour_jitter must be in [0, 1) and max_noise >= 0, got'
@@ -823,6 +843,41 @@ def degrade(rng: np.random.Generator, blurry: np.ndarray,
   return blurry
 
 
+def soften(rng: np.random.Generator, subframes: np.ndarray,
+           config: MotionConfig) -> np.ndarray:
+  """The scene seen soft, in a share `soft_prob` of examples (MotionConfig).
+
+  Draws nothing when `soft_prob` is 0, so that examples of configs without
+  it are unchanged.
+
+  Args:
+    rng: the example's generator.
+    subframes: (T, S, S, 3) uint8 sub-frames.
+    config: rendering parameters.
+
+  Returns:
+    The sub-frames, every one softened the same way, or unchanged.
+  """
+  if config.soft_prob <= 0 or rng.uniform() >= config.soft_prob:
+    return subframes
+  height, width = subframes.shape[1:3]
+  if rng.uniform() < 0.5:
+    radius = float(rng.uniform(*config.soft_sigma))
+
+    def one(image):
+      return image.filter(ImageFilter.GaussianBlur(radius))
+  else:
+    factor = float(rng.uniform(*config.soft_factor))
+    small = (max(1, round(width / factor)), max(1, round(height / factor)))
+
+    def one(image):
+      return image.resize(small, Image.Resampling.BILINEAR,
+                          reducing_gap=None).resize(
+                              (width, height), Image.Resampling.BICUBIC)
+  return np.stack([np.asarray(one(Image.fromarray(frame)), np.uint8)
+                   for frame in subframes])
+
+
 def render_example(index: int, split: str, config: MotionConfig) -> dict:
   """Renders one (blurry, 7 sharp frames) example.
 
@@ -837,8 +892,12 @@ def render_example(index: int, split: str, config: MotionConfig) -> dict:
     sub-frames averaged into 'blurry').
   """
   subframes, description = render_subframes(index, split, config)
-  # A second generator for what happens after the exposure, so that the
-  # scene of an example does not depend on these options.
+  # Generators of their own for the lens and for what happens after the
+  # exposure, so that the scene of an example does not depend on these
+  # options.
+  subframes = soften(np.random.default_rng(
+      np.random.SeedSequence([config.seed, SPLIT_IDS[split], index, 2])),
+                     subframes, config)
   rng = np.random.default_rng(
       np.random.SeedSequence([config.seed, SPLIT_IDS[split], index, 1]))
   response = draw_response(rng, config)
@@ -887,5 +946,6 @@ __all__: Sequence[str] = (
     'render_encoded_example',
     'render_example',
     'render_subframes',
+    'soften',
     'target_indices',
 )

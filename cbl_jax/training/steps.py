@@ -30,9 +30,11 @@ they were and records the step and the term in the state; the loop reads
 that record when it logs or saves, and stops or carries on as configured.
 """
 
+import functools
 from typing import Any, Callable
 
 import flax.linen as nn
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -106,8 +108,18 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
 
     def loss_fn(g_params):
       pred = generator.apply({"params": g_params}, blurry)
-      return losses.content_loss(pred, sharp, order=loss_cfg.time_order,
-                                 form=loss_cfg.get("content_form", "mse"))
+      form = loss_cfg.get("content_form", "mse")
+      content = functools.partial(
+          losses.content_loss, pred, sharp, order=loss_cfg.time_order,
+          reference=blurry, floor=loss_cfg.get("content_floor"))
+      mse_steps = loss_cfg.get("content_mse_steps", 0)
+      if form == "mse" or not mse_steps:
+        return content(form=form)
+      # Plain MSE first: it moves the frames apart, which a loss that
+      # weighs still scenes heavily does not do from the identity.
+      return jax.lax.cond(state.step < mse_steps,
+                          lambda: content(form="mse"),
+                          lambda: content(form=form))
 
     content, grads = jax.value_and_grad(loss_fn)(state.g_params)
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state,
@@ -173,7 +185,9 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
       # Both terms compare each frame with the same target frame.
       target = losses.match_time_order(frames, sharp, loss_cfg.time_order)
       content = losses.content_loss(frames, target,
-                                    form=loss_cfg.get("content_form", "mse"))
+                                    form=loss_cfg.get("content_form", "mse"),
+                                    reference=blurry,
+                                 floor=loss_cfg.get("content_floor"))
       fake_logits = generator_adversarial_logits(d_params, d_batch_stats,
                                                  sharp, frames)
       adversarial = losses.generator_adversarial_loss(

@@ -184,6 +184,33 @@ def test_noise_and_jpeg_touch_the_blurry_image_only():
   assert np.array_equal(sm.degrade(rng, image, TINY), image)
 
 
+def test_soft_scenes_soften_every_frame_alike():
+  plain = sm.render_example(2, 'train', TINY)
+  soft = sm.render_example(2, 'train', dataclasses.replace(
+      TINY, soft_prob=1.0, soft_sigma=(1.5, 1.5), soft_factor=(2.0, 2.0)))
+  # A soft lens or a low resolution: less detail in the targets as in the
+  # blurry image, and every target frame loses about as much.
+  def detail(image):
+    return np.abs(np.diff(image.astype(float), axis=-2)).mean()
+  assert detail(soft['blurry']) < 0.9 * detail(plain['blurry'])
+  ratios = [detail(s) / detail(p) for s, p in zip(soft['sharp'],
+                                                   plain['sharp'])]
+  assert max(ratios) < 0.9 and max(ratios) - min(ratios) < 0.2
+  assert soft['sequence'] == plain['sequence']
+  # Both kinds of softness occur, and soft_prob=0 draws nothing.
+  kinds = set()
+  for seed in range(12):
+    rng = np.random.default_rng(seed)
+    frames = plain['sharp']
+    out = sm.soften(rng, frames, dataclasses.replace(
+        TINY, soft_prob=1.0, soft_sigma=(1.0, 1.0), soft_factor=(3.0, 3.0)))
+    kinds.add(round(float(np.abs(out.astype(float) - frames).mean()), 3))
+  assert len(kinds) >= 2
+  rng = np.random.default_rng(0)
+  assert sm.soften(rng, plain['sharp'], TINY) is plain['sharp']
+  assert rng.uniform() == np.random.default_rng(0).uniform()
+
+
 def test_exposure_and_colour_jitter():
   bright = sm.render_example(
       1, 'train', dataclasses.replace(TINY, exposure_range=(1.5, 1.5)))
@@ -248,6 +275,12 @@ def test_bad_configs():
     sm.MotionConfig(jpeg_quality=(0, 90))
   with pytest.raises(ValueError, match='colour_jitter'):
     sm.MotionConfig(colour_jitter=1.0)
+  with pytest.raises(ValueError, match=r'soft_prob must be in \[0, 1\]'):
+    sm.MotionConfig(soft_prob=-0.1)
+  with pytest.raises(ValueError, match='soft_sigma must be'):
+    sm.MotionConfig(soft_sigma=(2.0, 1.0))
+  with pytest.raises(ValueError, match='soft_factor must be'):
+    sm.MotionConfig(soft_factor=(0.5, 2.0))
   with pytest.raises(ValueError, match='must be odd'):
     sm.MotionConfig(subframes_per_group=2)
   with pytest.raises(ValueError, match="'instant' or 'average'"):

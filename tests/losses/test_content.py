@@ -129,6 +129,65 @@ def test_log_mse_form_weighs_examples_by_their_own_scale():
     content_loss(pred, target, form="l1")
 
 
+def test_charbonnier_form_is_a_smooth_l1_whose_pull_does_not_shrink():
+  rng = np.random.default_rng(1)
+  target = jnp.asarray(rng.uniform(size=(2, 3, 4, 4, 1)), jnp.float32)
+  # Example 0 is off by 0.01, example 1 by 0.1.
+  pred = target + jnp.asarray([0.01, 0.1])[:, None, None, None, None]
+  loss = content_loss(pred, target, form="charbonnier")
+  eps = 1e-3 / 2.55
+  expected = np.mean([np.sqrt(0.01**2 + eps**2), np.sqrt(0.1**2 + eps**2)])
+  np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+  grads = np.abs(np.asarray(jax.grad(
+      lambda p: content_loss(p, target, form="charbonnier"))(pred)))
+  per_example = grads.sum(axis=(1, 2, 3, 4))
+  # Errors 10x apart pull (almost) equally hard, unlike squared errors.
+  np.testing.assert_allclose(per_example[0] / per_example[1], 1.0, atol=0.01)
+  # Exact frames cost eps, the minimum.
+  np.testing.assert_allclose(
+      float(content_loss(target, target, form="charbonnier")), eps, rtol=1e-5)
+  reversed_pred = pred[:, ::-1]
+  assert float(content_loss(reversed_pred, target, order="best_of_both",
+                            form="charbonnier")) < float(content_loss(
+                                reversed_pred, target, form="charbonnier"))
+
+
+def test_relative_form_weighs_each_example_by_its_input_error():
+  rng = np.random.default_rng(2)
+  target = jnp.asarray(rng.uniform(size=(2, 3, 4, 4, 1)), jnp.float32)
+  # Example 0 is still (the input is its frames); example 1 moves.
+  target = target.at[0].set(jnp.broadcast_to(target[0, :1], target.shape[1:]))
+  blurry = target.mean(1)
+  still_input = jnp.broadcast_to(blurry[:, None], target.shape)
+  pred = target + 0.01
+  floor = 1e-4
+  errors = np.full(2, 1e-4)
+  baseline = np.asarray(jnp.mean(
+      (still_input - target) ** 2, axis=(1, 2, 3, 4)))
+  assert baseline[0] < 1e-12 and baseline[1] > 0.01
+  weights = 1 / (baseline + floor)
+  loss = content_loss(pred, target, form="relative_mse", reference=blurry,
+                      floor=floor)
+  np.testing.assert_allclose(float(loss),
+                             np.sum(weights * errors) / np.sum(weights),
+                             rtol=1e-5)
+  # The still example's error counts over 100 times more than the moving
+  # one's: a model may not trade it for a small gain on moving scenes.
+  grads = np.abs(np.asarray(jax.grad(lambda p: content_loss(
+      p, target, form="relative_mse", reference=blurry, floor=floor))(pred)))
+  per_example = grads.sum(axis=(1, 2, 3, 4))
+  assert per_example[0] > 100 * per_example[1]
+  # The input costs exactly its weighted error: no gradient reaches it.
+  np.testing.assert_allclose(
+      float(content_loss(still_input, target, form="relative_mse",
+                         reference=blurry, floor=floor)),
+      np.sum(weights * baseline) / np.sum(weights), rtol=1e-5)
+  with pytest.raises(ValueError, match=r"needs reference=the \(B, H, W, C\)"):
+    content_loss(pred, target, form="relative_mse")
+  with pytest.raises(ValueError, match="needs reference"):
+    content_loss(pred, target, form="relative_mse", reference=target)
+
+
 @pytest.mark.parametrize("order", CONTENT_ORDERS)
 def test_matched_target_gives_the_same_loss_forward(order):
   """The other loss terms can use the order the content loss chose."""

@@ -177,6 +177,13 @@ class Generator(nn.Module):
       average to the input: Eq. 2 with a linear response holds by
       construction, and a model that sees no motion cannot drift from the
       photo as a whole, only move its frames apart. Not in the paper.
+    residual_deadzone: with `input_skip`, residuals smaller than this (on
+      [0, 1] frames; 2/255 is two 8-bit levels) become zero and larger ones
+      shrink by it (soft thresholding), so that a photo the model sees no
+      motion in comes back as it is rather than with a faint pattern, which
+      costs dB on sharp photos. Training sees the thresholded frames, and
+      its gradient passes the threshold unchanged (straight-through), so that
+      residuals that start at zero can grow past it. Not in the paper.
     space_to_depth: s; 1 (the paper) runs every layer at full resolution,
       s > 1 on s x s pixel blocks folded into channels (see the module
       docstring). L31 then has s^2 times Table 1's outputs.
@@ -195,6 +202,7 @@ class Generator(nn.Module):
   init_stddev: Optional[float] = 0.01
   zero_mean_residual: bool = False
   space_to_depth: int = 1
+  residual_deadzone: float = 0.0
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -257,6 +265,10 @@ class Generator(nn.Module):
     out = jnp.moveaxis(out, 3, 1)
     if self.zero_mean_residual:
       out = out - jnp.mean(out, axis=1, keepdims=True)
+    if self.residual_deadzone:
+      shrunk = jnp.sign(out) * jnp.maximum(
+          jnp.abs(out) - self.residual_deadzone, 0.0)
+      out = out + jax.lax.stop_gradient(shrunk - out)
     if self.input_skip:
       out = out + x[:, None]
     if self.color_mode == "y":

@@ -15,13 +15,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.crop_size = 16
   config.data.num_eval_examples = 4
 
-  # The plain Table 1 form (no pixel folding, no zero-mean residual, Eq. 4
-  # content loss): the tests of the training and inference code rely on its
-  # small receptive radius (7); the default's options have tests of their
-  # own.
+  # The plain Table 1 form (no pixel folding, zero-mean residual or dead
+  # zone, Eq. 4 content loss): the tests of the training and inference
+  # code rely on its small receptive radius (7); the default's options have
+  # tests of their own.
   config.generator.update(dict(stem_features=4, features=8, num_blocks=1,
                                head_features=8, space_to_depth=1,
-                               zero_mean_residual=False))
+                               zero_mean_residual=False,
+                               residual_deadzone=0.0))
   config.loss.content_form = "mse"
   config.discriminator.update(dict(group_features=(4, 4, 8, 8),
                                    group_depths=(1, 1, 1, 1),

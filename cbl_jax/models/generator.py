@@ -181,9 +181,9 @@ class Generator(nn.Module):
       [0, 1] frames; 2/255 is two 8-bit levels) become zero and larger ones
       shrink by it (soft thresholding), so that a photo the model sees no
       motion in comes back as it is rather than with a faint pattern, which
-      costs dB on sharp photos. Training sees the thresholded frames, and
-      its gradient passes the threshold unchanged (straight-through), so that
-      residuals that start at zero can grow past it. Not in the paper.
+      costs dB on sharp photos. A rule for inference: the training steps
+      (cbl_jax/training/steps.py) run the module without it, so that
+      residuals that start at zero can grow. Not in the paper.
     space_to_depth: s; 1 (the paper) runs every layer at full resolution,
       s > 1 on s x s pixel blocks folded into channels (see the module
       docstring). L31 then has s^2 times Table 1's outputs.
@@ -266,9 +266,8 @@ class Generator(nn.Module):
     if self.zero_mean_residual:
       out = out - jnp.mean(out, axis=1, keepdims=True)
     if self.residual_deadzone:
-      shrunk = jnp.sign(out) * jnp.maximum(
+      out = jnp.sign(out) * jnp.maximum(
           jnp.abs(out) - self.residual_deadzone, 0.0)
-      out = out + jax.lax.stop_gradient(shrunk - out)
     if self.input_skip:
       out = out + x[:, None]
     if self.color_mode == "y":

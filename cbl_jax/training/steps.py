@@ -95,6 +95,10 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     `(content_step, gan_step)`, both pure and ready for `jax.jit`.
   """
   loss_cfg = config.loss
+  if getattr(generator, "residual_deadzone", 0.0):
+    # The dead zone is a rule for inference and evaluation: the losses see
+    # the raw residuals, so that residuals that start at zero can grow.
+    generator = generator.clone(residual_deadzone=0.0)
   contiguous_kwargs = loss_cfg.contiguous.to_dict()
   # The VGG weights are read once here, not at every trace.
   vgg_weights = contiguous_kwargs.pop("vgg_weights")

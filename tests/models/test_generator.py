@@ -181,7 +181,7 @@ def test_zero_mean_residual_frames_average_to_the_input():
   np.testing.assert_allclose(frames.mean(axis=1), np.asarray(x), atol=1e-5)
 
 
-def test_residual_deadzone_thresholds_forward_and_passes_gradients():
+def test_residual_deadzone_soft_thresholds_the_residuals():
   kwargs = dict(features=8, stem_features=4, num_blocks=1, head_features=8,
                 input_skip=True, init_stddev=0.05)
   plain = Generator(**kwargs)
@@ -199,19 +199,3 @@ def test_residual_deadzone_thresholds_forward_and_passes_gradients():
   np.testing.assert_allclose(
       shrunk[~small],
       residual[~small] - threshold * np.sign(residual[~small]), atol=1e-6)
-
-  def loss(model):
-    return lambda p: jnp.sum(model.apply(p, x) ** 2)
-
-  # Straight-through: the gradient is the plain model's, taken at the
-  # thresholded frames, so a residual that starts at zero can still grow.
-  g_plain = jax.grad(loss(plain))(params)
-  g_dead = jax.grad(loss(dead))(params)
-  g_shifted = jax.grad(lambda p: jnp.sum(
-      2 * jax.lax.stop_gradient(dead.apply(p, x)) * plain.apply(p, x)))(
-          params)
-  for a, b in zip(jax.tree_util.tree_leaves(g_dead),
-                  jax.tree_util.tree_leaves(g_shifted)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-  assert not all(np.allclose(a, b) for a, b in zip(
-      jax.tree_util.tree_leaves(g_dead), jax.tree_util.tree_leaves(g_plain)))

@@ -69,14 +69,14 @@ class SyntheticMotionConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Blurry images and their 7 sharp frames, rendered from packaged photos."""
 
-  VERSION = tfds.core.Version('2.0.0')
+  VERSION = tfds.core.Version('3.0.0')
   RELEASE_NOTES = {
       '1.0.0': 'Initial release.',
-      '2.0.0': 'Photographs of six packages; nearly static and object-only'
-               ' scenes; camera response mix, exposure, noise and JPEG;'
-               ' 1200 train examples. Pixels in a chunked zarr store'
-               ' (frames/), records point at them (see'
-               ' cbl_jax/data/builder_lib.py).',
+      '2.0.0': 'Pixels in a chunked zarr store (frames/), records point at'
+               ' them (see cbl_jax/data/builder_lib.py).',
+      '3.0.0': 'Photographs of six packages; nearly static and object-only'
+               ' scenes; camera response mix, exposure, noise, JPEG and'
+               ' softness options; 1200 train examples.',
   }
   BUILDER_CONFIGS = [
       SyntheticMotionConfig(

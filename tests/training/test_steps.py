@@ -190,3 +190,49 @@ def test_contiguous_precision_reaches_the_loss():
   assert changed and all(
       a == (jax.lax.Precision.HIGHEST,) * 2
       and b == jax.lax.DotAlgorithmPreset.BF16_BF16_F32 for a, b in changed)
+
+
+def _content_run(config, steps):
+  """Content losses and final parameters of `steps` stage-1 steps."""
+  _, _, state, content_step, _ = _build(config)
+  batch = _batch(batch_size=2, size=16, seed=3)
+  # Example 0 still, example 1 moving: the forms weigh them differently.
+  batch["sharp"][0] = batch["sharp"][0, :1]
+  batch["blurry"][0] = batch["sharp"][0, 0]
+  logged = []
+  for _ in range(steps):
+    state, metrics = content_step(state, batch, jax.random.key(0))
+    logged.append(float(metrics["content_loss"]))
+  return logged, state.g_params
+
+
+def _relative_config(**loss):
+  config = test_config.get_config()
+  # He initialisation with the last layer at zero: the model starts as the
+  # input, which costs nothing on the still example and much on the other.
+  config.generator.init_stddev = None
+  config.loss.update(dict(content_form="relative_mse", content_floor=1e-4,
+                          content_mse_steps=0))
+  config.loss.update(loss)
+  return config
+
+
+def test_content_mse_steps_switch_forms_at_the_step():
+  mse, _ = _content_run(_relative_config(content_form="mse"), 3)
+  relative, _ = _content_run(_relative_config(), 3)
+  switched, _ = _content_run(_relative_config(content_mse_steps=2), 3)
+  # Steps 0 and 1 are plain MSE, step 2 the relative form: the runs agree
+  # with the pure runs up to the switch, and step 2 is neither.
+  np.testing.assert_allclose(switched[:2], mse[:2], rtol=1e-6)
+  assert not np.allclose(switched[:2], relative[:2], rtol=1e-3)
+  assert not np.isclose(switched[2], mse[2], rtol=1e-3)
+
+
+def test_training_steps_ignore_the_dead_zone():
+  config = _relative_config(content_form="mse")
+  _, plain = _content_run(config, 2)
+  config.generator.residual_deadzone = 0.5  # Larger than any residual.
+  _, dead = _content_run(config, 2)
+  for a, b in zip(jax.tree_util.tree_leaves(plain),
+                  jax.tree_util.tree_leaves(dead)):
+    np.testing.assert_array_equal(a, b)

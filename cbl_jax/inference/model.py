@@ -260,6 +260,9 @@ def _restore_g_params(item_dir: pathlib.Path) -> Any | None:
 
   Returns None when the checkpoint holds no `g_params`.
   """
+  # Orbax reads no metadata from a relative path (and then reports no
+  # g_params), so `--workdir=workdirs/default` is made absolute here.
+  item_dir = item_dir.absolute()
   checkpointer = ocp.PyTreeCheckpointer()
   # Orbax warns about a missing step-level metadata file when it is handed
   # the item folder directly; that is expected here.

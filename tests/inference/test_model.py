@@ -58,6 +58,13 @@ def test_workdir_best_and_latest(tiny_workdir):
   _assert_same_params(item.params, best.params)
 
 
+def test_relative_workdir_paths_load(tiny_workdir, monkeypatch):
+  monkeypatch.chdir(tiny_workdir.parent)
+  relative = model_lib.load_workdir(tiny_workdir.name, "best")
+  _assert_same_params(relative.params,
+                      model_lib.load_workdir(tiny_workdir, "best").params)
+
+
 def test_best_falls_back_to_latest(tiny_workdir, tmp_path):
   workdir = tmp_path / "w"
   shutil.copytree(tiny_workdir, workdir)

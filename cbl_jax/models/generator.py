@@ -205,6 +205,14 @@ class Generator(nn.Module):
   residual_deadzone: float = 0.0
   dtype: Any = jnp.float32
 
+  def receptive_radius(self) -> int:
+    """Input pixels by which one output pixel's window reaches each way."""
+    return receptive_radius(self.num_blocks, self.space_to_depth)
+
+  def pixel_alignment(self) -> int:
+    """The period of the output in pixels: `space_to_depth`."""
+    return self.space_to_depth
+
   @nn.compact
   def __call__(self, blurry: jnp.ndarray) -> jnp.ndarray:
     """Predicts the sharp frames.

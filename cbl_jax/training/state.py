@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from cbl_jax.models import Discriminator, Generator
+from cbl_jax import models
+from cbl_jax.models import Discriminator
 from cbl_jax.training import schedules
 
 # Loss terms whose non-finite values the steps detect, in a fixed order so
@@ -56,9 +57,10 @@ class TrainState:
   first_bad_term: jax.Array
 
 
-def create_generator(config: ml_collections.ConfigDict) -> Generator:
-  """Builds the generator from `config.generator`."""
-  return Generator(**config.generator.to_dict())
+def create_generator(config: ml_collections.ConfigDict) -> nn.Module:
+  """Builds the generator `config.generator` names (see `cbl_jax.models`)."""
+  return models.create_generator(config.generator.to_dict(),
+                                 "config.generator")
 
 
 def create_discriminator(config: ml_collections.ConfigDict) -> Discriminator:

@@ -35,8 +35,9 @@ def get_config() -> ml_collections.ConfigDict:
       worker_count=4,
   ))
 
-  # Table 1.
+  # Table 1 ("unet" picks cbl_jax/models/unet.py, with its own fields).
   config.generator = ml_collections.ConfigDict(dict(
+      name="table1",
       num_frames=7,
       color_mode="rgb",
       stem_features=16,
@@ -128,6 +129,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.stage1_steps = 200_000
   config.stage2_steps = 100_000
   config.init_from = ""
+  # Wall-clock minutes of training per invocation (0: no limit). When they
+  # are spent, the run evaluates, saves and stops; the same command goes
+  # on from there.
+  config.train_minutes = 0.0
   config.on_nonfinite = "stop"
 
   config.log_every_steps = 100

@@ -16,7 +16,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -e '.[test]'
   echo "$want" > "$stamp"
 fi
-# TensorFlow is only used for TensorBoard summaries: keep it quiet and off
-# every accelerator, which JAX owns.
+# Nothing here imports TensorFlow; where a user's environment has it, other
+# libraries may load it: keep it quiet.
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export PYTHONUNBUFFERED=1

@@ -31,7 +31,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
-import av
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
@@ -233,6 +232,10 @@ class Mp4Writer:
       raise ValueError(f"fps must be positive, got {fps}.")
     self._time_base = time_base
     self._crf = crf
+    # PyAV only where videos are written: training, evaluation and weight
+    # export run without it (e.g. on an accelerator image that lacks it).
+    import av  # pylint: disable=g-import-not-at-top
+    self._av = av
     self._container = av.open(os.fspath(path), mode="w", format="mp4",
                               options={"movflags": "+faststart"})
     self._stream = None
@@ -243,7 +246,7 @@ class Mp4Writer:
   def _open_stream(self, height: int, width: int) -> None:
     # Some PyAV builds lack libx264; MPEG-4 Part 2 still plays in most
     # players, though not in browsers.
-    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    codec = "libx264" if "libx264" in self._av.codecs_available else "mpeg4"
     stream = self._container.add_stream(codec, rate=self._rate)
     stream.width, stream.height = width + width % 2, height + height % 2
     stream.pix_fmt = "yuv420p"
@@ -277,7 +280,7 @@ class Mp4Writer:
     if self.padded:
       frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2),
                              (0, 0)), mode="edge")
-    video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
+    video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
                                              format="rgb24")
     if self._time_base is not None:
       if pts is None:

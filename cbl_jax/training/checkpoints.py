@@ -22,6 +22,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from cbl_jax import weights
+
 SCORE_KEY = "score"
 # Workdirs written before the score was configurable stored it as "psnr".
 _OLD_SCORE_KEY = "psnr"
@@ -147,6 +149,8 @@ def restore_generator_params(workdir: epath.PathLike,
   Raises:
     FileNotFoundError: the workdir has no checkpoint.
   """
+  if str(workdir).endswith(".msgpack"):
+    return _generator_params_from_weights(workdir, g_target), 0
   directory = epath.Path(workdir) / "checkpoints"
   manager = ocp.CheckpointManager(directory) if directory.exists() else None
   try:
@@ -165,6 +169,25 @@ def restore_generator_params(workdir: epath.PathLike,
     if manager:
       manager.close()
   return restored["g_params"], step
+
+
+def _generator_params_from_weights(path: epath.PathLike, g_target: Any) -> Any:
+  """Exported weights (`export_weights`) placed as `g_target` says.
+
+  A run that lost its workdir goes on from the shipped weights this way;
+  the optimizer starts afresh.
+  """
+  params, _ = weights.read_weights(path)
+  want = jax.tree_util.tree_map(lambda x: x.shape, g_target)
+  got = jax.tree_util.tree_map(lambda x: x.shape, params)
+  if want != got:
+    raise ValueError(
+        f"config.init_from={str(path)!r} holds another generator's weights "
+        "than config.generator describes: give the generator section they "
+        "were exported with (their .json sidecar).")
+  return jax.tree_util.tree_map(
+      lambda x, t: jax.device_put(np.asarray(x, t.dtype), t.sharding),
+      params, g_target)
 
 
 def _tree_metadata(item_dir: epath.PathLike) -> Any:

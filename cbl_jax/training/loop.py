@@ -20,19 +20,20 @@ import os
 from typing import Any, Callable, Optional
 
 from absl import logging
-from clu import metric_writers
-from clu import periodic_actions
 from etils import epath
 import jax
 import ml_collections
 import numpy as np
 
+from cbl_jax import models
 from cbl_jax import visualization
 from cbl_jax.data import pipeline
 from cbl_jax.training import batch_rule
+from cbl_jax.training import budget
 from cbl_jax.training import checkpoints as checkpoints_lib
 from cbl_jax.training import compilation_cache
 from cbl_jax.training import eval_loop
+from cbl_jax.training import metric_writers
 from cbl_jax.training import multihost
 from cbl_jax.training import sharding as sharding_lib
 from cbl_jax.training import state as state_lib
@@ -86,6 +87,9 @@ def _check_same_networks(previous: epath.Path, config_json: str) -> None:
     # on a GPU): parameters are float32 either way.
     old_fields = {k: v for k, v in old.get(section, {}).items()
                   if k not in _NOT_NETWORK_SHAPE}
+    if section == "generator":
+      # Workdirs from before generators had names hold Table 1's.
+      old_fields.setdefault("name", models.DEFAULT_GENERATOR)
     new_fields = {k: v for k, v in new[section].items()
                   if k not in _NOT_NETWORK_SHAPE}
     if old_fields != new_fields:
@@ -296,11 +300,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     return summary
 
   # --- The loop. ---
-  report = periodic_actions.ReportProgress(num_train_steps=total_steps,
-                                           writer=writer)
+  report = metric_writers.ReportProgress(num_train_steps=total_steps,
+                                         writer=writer)
   pending_metrics = []
   summary = None
-  preempted = False
+  preempted = out_of_time = False
+  time_budget = budget.TimeBudget(config.get("train_minutes", 0.0),
+                                  check_every=config.log_every_steps)
+  ledger = budget.ComputeLedger(workdir, start_step)
   with multihost.Preemption() as preemption:
     for step in range(start_step, total_steps):
       stage_fn = (training.content_step if step < config.stage1_steps
@@ -320,8 +327,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         _log_cache_use(cache_dir)
       # Every process asks at every step, so all agree on the step to save.
       preempted = preemption.reached(done)
+      # The budget's last step is evaluated and saved like the run's last.
+      out_of_time = not preempted and time_budget.spent(done)
+      last = done == total_steps or out_of_time
 
-      if done % config.log_every_steps == 0 or done == total_steps:
+      if done % config.log_every_steps == 0 or last:
         _check_finite(state, config.on_nonfinite)
         # Stage boundaries change the metric names: average per name.
         by_name = {}
@@ -335,24 +345,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
             else np.mean(jax.device_get(v))) for k, v in by_name.items()}
         scalars["train/skipped_steps"] = int(state.skipped_steps)
         scalars["train/stage"] = 1 if step < config.stage1_steps else 2
+        cpu_seconds, wall_seconds = ledger.totals()
+        scalars["train/cpu_hours"] = cpu_seconds / 3600
+        scalars["train/wall_hours"] = wall_seconds / 3600
         writer.write_scalars(done, scalars)
         pending_metrics = []
 
-      if not preempted and (done % config.eval_every_steps == 0
-                            or done == total_steps):
+      if not preempted and (done % config.eval_every_steps == 0 or last):
         with report.timed("eval"):
           summary = run_eval(done)
         _check_finite(state, config.on_nonfinite)
         checkpoints.save_if_best(done, state, summary[config.best_metric])
 
-      if (done % config.checkpoint_every_steps == 0 or done == total_steps
-          or preempted):
+      if (done % config.checkpoint_every_steps == 0 or last or preempted):
         _check_finite(state, config.on_nonfinite)
         with report.timed("checkpoint"):
           checkpoints.save(done, state)
+        ledger.record(done)
       if preempted:
         logging.warning("Saved the checkpoint of step %d after SIGTERM; "
                         "run the same command again to resume.", done)
+        break
+      if out_of_time:
+        logging.warning(
+            "Stopped after step %d of %d: the %.4g-minute budget "
+            "(train_minutes) is spent. Run the same command again to go on.",
+            done, total_steps, time_budget.minutes)
         break
 
   if summary is None and not preempted:
@@ -361,5 +379,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   checkpoints.wait()
   checkpoints.close()
   _log_cache_use(cache_dir)
-  writer.flush()
+  writer.close()
   return summary or {}

@@ -3,6 +3,7 @@
 from etils import epath
 import ml_collections
 
+from cbl_jax import models
 from cbl_jax.losses import contextual
 from cbl_jax.losses.content import CONTENT_FORMS
 from cbl_jax.models.discriminator import HEAD_POOLINGS
@@ -31,14 +32,16 @@ def validate_config(config: ml_collections.ConfigDict,
     config: the experiment configuration.
     device_count: number of devices the batch is split over.
   """
-  frames = config.generator.num_frames
+  frames = config.generator.get("num_frames", 7)
   if frames < 1 or frames % 2 == 0:
     raise ValueError(
         f"config.generator.num_frames={frames} must be odd (7 in the paper) so "
         "that a middle frame exists: set --config.generator.num_frames=7.")
-  _choice(config.generator.color_mode, COLOR_MODES, "generator.color_mode")
+  _choice(config.generator.get("color_mode", "rgb"), COLOR_MODES,
+          "generator.color_mode")
   for network in ("generator", "discriminator"):
-    _choice(config[network].dtype, DTYPES, f"{network}.dtype")
+    _choice(config[network].get("dtype", "float32"), DTYPES,
+            f"{network}.dtype")
   _choice(config.discriminator.head_pooling, HEAD_POOLINGS,
           "discriminator.head_pooling")
   _choice(config.loss.time_order, TIME_ORDERS, "loss.time_order")
@@ -56,6 +59,15 @@ def validate_config(config: ml_collections.ConfigDict,
     raise ValueError(
         f"config.loss.content_mse_steps={config.loss.content_mse_steps} is "
         "negative: set it to 0 to use content_form from the first step.")
+  minutes = config.get("train_minutes", 0.0)
+  if minutes is None or not minutes >= 0:
+    raise ValueError(
+        f"config.train_minutes={minutes} must be >= 0 (wall-clock minutes "
+        "of training per invocation; 0 for no limit).")
+  try:
+    models.create_generator(config.generator.to_dict(), "config.generator")
+  except (ValueError, TypeError) as e:
+    raise ValueError(str(e).splitlines()[0]) from None
   deadzone = config.generator.get("residual_deadzone", 0.0)
   if not 0 <= deadzone < 1:
     raise ValueError(
@@ -107,11 +119,17 @@ def validate_config(config: ml_collections.ConfigDict,
   if config.data.crop_size < 1:
     raise ValueError(f"config.data.crop_size={config.data.crop_size} must be "
                      "positive.")
-  if config.init_from and not (epath.Path(config.init_from) /
-                                "checkpoints").exists():
+  if str(config.init_from).endswith(".msgpack"):
+    if not epath.Path(config.init_from).is_file():
+      raise ValueError(
+          f"config.init_from={config.init_from!r} is not a file: give an "
+          "exported .msgpack weights file or a workdir.")
+  elif config.init_from and not (epath.Path(config.init_from) /
+                                 "checkpoints").exists():
     raise ValueError(
         f"config.init_from={config.init_from!r} has no checkpoints/ folder: "
-        "point it at the workdir of a finished stage-1 run.")
+        "point it at the workdir of a finished stage-1 run, or at an "
+        "exported .msgpack weights file.")
   for field in ("log_every_steps", "eval_every_steps",
                 "checkpoint_every_steps"):
     if config[field] < 1:

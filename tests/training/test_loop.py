@@ -2,13 +2,13 @@
 
 import shutil
 
-from etils import epath
 import jax
 import numpy as np
 import pytest
 
 from cbl_jax.training import checkpoints
 from cbl_jax.training import loop
+from tests.training import event_files
 
 
 def _read_state(path):
@@ -146,14 +146,7 @@ def test_damaged_latest_checkpoint_falls_back_to_previous(
 
 def _logged_scalars(workdir, name):
   """{step: value} of one scalar from the workdir's TensorBoard files."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  values = {}
-  for path in sorted(epath.Path(workdir).glob("events.out.tfevents.*")):
-    for event in tf.compat.v1.train.summary_iterator(str(path)):
-      for value in event.summary.value:
-        if value.tag == name:
-          values[event.step] = float(tf.make_ndarray(value.tensor))
-  return values
+  return event_files.scalars(workdir).get(name, {})
 
 
 def test_stage2_learning_rates_do_not_depend_on_how_it_starts(

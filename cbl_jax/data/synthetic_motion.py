@@ -44,15 +44,19 @@ here.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
 import importlib.util
 import io
+import logging
 import math
+import multiprocessing
 import os
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -936,6 +940,83 @@ def render_encoded_example(job: tuple[int, str, MotionConfig]) -> dict:
   return example
 
 
+# Examples below this count render in this process: starting processes
+# costs more than it saves.
+_PARALLEL_MIN_EXAMPLES = 256
+
+
+_CHUNK = 16
+
+
+def _render_range(start: int, stop: int, split: str,
+                  config: MotionConfig) -> list[dict]:
+  return [render_example(index, split, config) for index in range(start, stop)]
+
+
+def render_examples(split: str, num_examples: int, config: MotionConfig,
+                    workers: int | None = None) -> Iterator[dict]:
+  """`render_example` for indices 0 .. num_examples - 1, in order.
+
+  Large splits render on every CPU core: a process pool of the 'spawn'
+  start method (forking a process that has started JAX's threads is
+  unsafe), fed chunks of 16 examples with at most two chunks a worker in
+  flight, so that memory stays bounded however slowly the caller writes.
+  Every example is a pure function of its index, so the result is the same
+  for any worker count.
+
+  Args:
+    split: 'train' or 'test'.
+    num_examples: examples to render.
+    config: rendering parameters.
+    workers: processes; None for one per CPU core this process may use
+      (and none for small splits), 0 or 1 to render here.
+
+  Yields:
+    The examples of `render_example`, index 0 first.
+  """
+  if workers is None:
+    workers = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+               else os.cpu_count() or 1)
+    if num_examples < _PARALLEL_MIN_EXAMPLES:
+      workers = 1
+  if workers <= 1:
+    for index in range(num_examples):
+      yield render_example(index, split, config)
+    return
+  starts = iter(range(0, num_examples, _CHUNK))
+  done = 0
+  context = multiprocessing.get_context('spawn')
+  try:
+    with concurrent.futures.ProcessPoolExecutor(workers,
+                                                mp_context=context) as pool:
+      pending = collections.deque()
+
+      def submit_next() -> None:
+        start = next(starts, None)
+        if start is not None:
+          pending.append(pool.submit(_render_range, start,
+                                     min(start + _CHUNK, num_examples), split,
+                                     config))
+
+      for _ in range(2 * workers):
+        submit_next()
+      while pending:
+        chunk = pending.popleft().result()
+        submit_next()
+        for example in chunk:
+          yield example
+          done += 1
+  except concurrent.futures.process.BrokenProcessPool:
+    # A 'spawn' worker imports the calling script again; a script whose code
+    # is not under `if __name__ == "__main__":` stops it. Slower, not wrong.
+    logging.warning(
+        'Render workers could not start (put the calling script\'s code under'
+        ' `if __name__ == "__main__":` to use them); rendering examples %d to'
+        ' %d in this process.', done, num_examples - 1)
+    for index in range(done, num_examples):
+      yield render_example(index, split, config)
+
+
 __all__: Sequence[str] = (
     'MotionConfig',
     'PACKAGED_IMAGES',
@@ -950,6 +1031,7 @@ __all__: Sequence[str] = (
     'photo_dir_fingerprint',
     'render_encoded_example',
     'render_example',
+    'render_examples',
     'render_subframes',
     'soften',
     'target_indices',

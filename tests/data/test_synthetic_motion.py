@@ -300,3 +300,22 @@ def test_encoded_example_decodes_to_the_same_pixels():
   assert np.array_equal(
       np.stack([frames_io.decode_image(b) for b in encoded['sharp']]),
       plain['sharp'])
+
+
+def test_parallel_rendering_gives_the_serial_examples_in_order():
+  serial = list(sm.render_examples('train', 3, TINY, workers=1))
+  parallel = list(sm.render_examples('train', 3, TINY, workers=2))
+  assert len(parallel) == 3
+  for a, b in zip(serial, parallel):
+    np.testing.assert_array_equal(a['blurry'], b['blurry'])
+    np.testing.assert_array_equal(a['sharp'], b['sharp'])
+    assert a['sequence'] == b['sequence']
+
+
+def test_large_config_leaves_room_for_128_pixel_crops():
+  from tfds_builders.synthetic_motion import synthetic_motion_dataset_builder as builder  # pylint: disable=g-import-not-at-top
+  configs = {c.name: c for c in builder.Builder.BUILDER_CONFIGS}
+  large, default = configs['large'], configs['default']
+  assert large.num_train >= 20_000 and large.motion.image_size >= 160
+  # The same scenes as the default, only larger and more of them.
+  assert dataclasses.replace(large.motion, image_size=128) == default.motion

@@ -60,6 +60,9 @@ class SceneScore:
     input_psnr: the same for the blurry input repeated 7 times.
     psnr_middle: middle frame of the prediction.
     input_psnr_middle: middle frame of the input.
+    mean_abs_residual: mean |prediction - input| over the 7 frames, in
+      8-bit levels: how far the model moved the photo at all, so that a
+      gain can be told from a model that returns its input.
   """
 
   name: str
@@ -68,6 +71,7 @@ class SceneScore:
   input_psnr: float
   psnr_middle: float
   input_psnr_middle: float
+  mean_abs_residual: float = 0.0
 
   @property
   def gain(self) -> float:
@@ -99,7 +103,8 @@ def score_scene(model: model_lib.LoadedGenerator, scene: dict) -> SceneScore:
       name=scene["name"], motion_class=scene["motion_class"],
       psnr=float(psnr.mean()), input_psnr=float(input_psnr.mean()),
       psnr_middle=float(psnr[middle]),
-      input_psnr_middle=float(input_psnr[middle]))
+      input_psnr_middle=float(input_psnr[middle]),
+      mean_abs_residual=float(255.0 * np.mean(np.abs(frames - blurry))))
 
 
 def evaluate(model: model_lib.LoadedGenerator,
@@ -128,8 +133,8 @@ def summarize(scores: Sequence[SceneScore]) -> dict[str, float]:
     `psnr`, `input_psnr`, `gain`, `psnr_middle`, `input_psnr_middle`,
     `gain_middle`, `worst_gain`, `worse_fraction` (share of scenes with a
     negative gain), `worse_mean_loss` (mean gain of those, 0 if none),
-    `worse_than_1db` (scenes below -1 dB), `scenes`, and `gain_<class>`
-    per motion class.
+    `worse_than_1db` (scenes below -1 dB), `mean_abs_residual` (8-bit
+    levels), `scenes`, and `gain_<class>` per motion class.
   """
   gains = np.array([s.gain for s in scores])
   worse = gains[gains < 0]
@@ -144,6 +149,8 @@ def summarize(scores: Sequence[SceneScore]) -> dict[str, float]:
       "worse_fraction": float(len(worse) / len(gains)),
       "worse_mean_loss": float(worse.mean()) if len(worse) else 0.0,
       "worse_than_1db": float(np.sum(gains < -1.0)),
+      "mean_abs_residual": float(np.mean(
+          [s.mean_abs_residual for s in scores])),
   }
   out["gain"] = out["psnr"] - out["input_psnr"]
   out["gain_middle"] = out["psnr_middle"] - out["input_psnr_middle"]
@@ -173,7 +180,8 @@ def markdown_report(scores: Sequence[SceneScore], source: str) -> str:
       f"Worst scene: {numbers['worst_gain']:+.2f} dB. Worse than the input:"
       f" {numbers['worse_fraction']:.0%} of scenes (mean"
       f" {numbers['worse_mean_loss']:+.2f} dB there);"
-      f" {int(numbers['worse_than_1db'])} below -1 dB.",
+      f" {int(numbers['worse_than_1db'])} below -1 dB. Mean |prediction -"
+      f" input|: {numbers['mean_abs_residual']:.2f} 8-bit levels.",
       "",
       "| motion class | gain, all frames |",
       "|---|---|",

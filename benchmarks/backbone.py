@@ -5,6 +5,7 @@ convolutions with `nn.Conv`. The benchmarks also need the same topology
 with other channel counts (the networks of Jin et al.'s several-network
 design) and with the convolution swapped (benchmarks/conv_formulations.py),
 so this module writes it once with `lax.conv` and a `conv` argument.
+It also names the configurations the benchmarks measure (`get_config`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from typing import Any, Callable, Sequence
 import ml_collections
 
 # Benchmark names of the configurations: "paper" is Table 1/2
-# (configs/gopro.py).
-CONFIG_NAMES = ("default", "paper", "test")
+# (configs/gopro.py), "release" the shipped U-Net (configs/release.py),
+# "test_unet" that U-Net at the test sizes.
+CONFIG_NAMES = ("default", "paper", "release", "test", "test_unet")
+# Those whose generator is Table 1's, which `layers` and `apply` describe.
+TABLE1_CONFIG_NAMES = ("default", "paper", "test")
 
 
 def get_config(name: str) -> ml_collections.ConfigDict:
@@ -26,12 +30,35 @@ def get_config(name: str) -> ml_collections.ConfigDict:
     from configs import default as module
   elif name == "paper":
     from configs import gopro as module
-  elif name == "test":
+  elif name == "release":
+    from configs import release as module
+  elif name in ("test", "test_unet"):
     from configs import test as module
   else:
     raise ValueError(
         f"configs are {', '.join(CONFIG_NAMES)}; got {name!r}.")
-  return module.get_config()
+  config = module.get_config()
+  if name == "test_unet":
+    config = _release_at_test_size(config)
+  return config
+
+
+def _release_at_test_size(
+    config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """configs/test.py's sizes with the release's U-Net and content loss.
+
+  Three levels of 4 to 8 channels: a pixel alignment of 8, which the test
+  crops (16) are a multiple of, so the tiny run takes the release's path
+  without padding, as its 128 x 128 crops do.
+  """
+  from configs import release  # pylint: disable=g-import-not-at-top
+  shipped = release.get_config()
+  config.generator = ml_collections.ConfigDict(shipped.generator.to_dict())
+  config.generator.update(dict(features=(4, 8, 8), bottleneck_blocks=1))
+  for key in ("time_order", "content_form", "content_mse_steps"):
+    config.loss[key] = shipped.loss[key]
+  config.stage2_steps = shipped.stage2_steps
+  return config
 
 
 def layers(generator: Any, in_channels: int,

@@ -156,7 +156,7 @@ def bench(config_name: str, repeats: int, names: list[str]) -> list[dict]:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--config", choices=backbone.CONFIG_NAMES,
+  parser.add_argument("--config", choices=backbone.TABLE1_CONFIG_NAMES,
                       default="default")
   parser.add_argument("--formulations", default=",".join(FORMULATIONS),
                       help="comma-separated; the first is the reference the"

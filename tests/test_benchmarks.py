@@ -1,10 +1,13 @@
 """Benchmarks are scripts, not tests: here they only have to run, tiny."""
 
 import json
+import os
 import pathlib
 import re
 import subprocess
 import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -12,7 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def test_train_step_benchmark_runs_tiny_with_both_xla_options():
   result = subprocess.run(
       [sys.executable, "benchmarks/train_step.py", "--tiny", "--repeats=2",
-       "--xla_cpu_options=both"],
+       "--xla_cpu_options=both", "--configs=default"],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   rows = [[c.strip() for c in l.strip("|").split("|")]
@@ -25,6 +28,103 @@ def test_train_step_benchmark_runs_tiny_with_both_xla_options():
   headers = [l for l in result.stdout.splitlines() if "XLA_FLAGS" in l]
   assert "ynn_fusion_type" in headers[0]
   assert "ynn_fusion_type" not in headers[1]
+
+
+def _release_step_tiny(env=None):
+  """The tiny release U-Net's step benchmark, with --torch_twin."""
+  result = subprocess.run(
+      [sys.executable, "benchmarks/train_step.py", "--tiny",
+       "--configs=release", "--repeats=2", "--torch_twin"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+      env=env)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+  rows = [[c.strip() for c in l.strip("|").split("|")]
+          for l in result.stdout.splitlines() if "| test_unet |" in l]
+  # Stage 1 only: the release recipe has no stage 2.
+  assert [r[2] for r in rows] == ["1 (content)"], result.stdout
+  assert "test_unet: stage 2 is off in its recipe" in result.stdout
+  # Step s and images/s (the tiny step's GFLOP round to 0.0).
+  assert float(rows[0][5]) > 0 and float(rows[0][6]) > 0
+  return result.stdout, rows[0]
+
+
+def test_train_step_benchmark_runs_the_release_unet_tiny_without_torch(
+    tmp_path):
+  # A `torch` that fails to import, first on the path: the benchmark says
+  # so once and leaves the twin's columns out, whether or not torch is
+  # installed.
+  (tmp_path / "torch").mkdir()
+  (tmp_path / "torch" / "__init__.py").write_text(
+      "raise ImportError('hidden by the test')\n")
+  path = os.pathsep.join(
+      p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+  out, row = _release_step_tiny({**os.environ, "PYTHONPATH": path})
+  assert out.count("the PyTorch twin needs `pip install torch`") == 1
+  assert len(row) == 10
+  assert "PyTorch step s" not in out
+
+
+def test_train_step_benchmark_times_the_torch_twin_tiny():
+  pytest.importorskip("torch")
+  out, row = _release_step_tiny()
+  assert "| PyTorch step s | PyTorch layout | JAX/PyTorch step s |" in out
+  assert len(row) == 13
+  assert float(row[10]) > 0 and float(row[12]) > 0
+  assert row[11] in ("channels_last", "contiguous")
+
+
+def test_torch_twin_is_the_same_network():
+  torch = pytest.importorskip("torch")
+  from benchmarks import backbone  # pylint: disable=g-import-not-at-top
+  from benchmarks import torch_twin  # pylint: disable=g-import-not-at-top
+  for name in ("release", "default", "paper", "test", "test_unet"):
+    generator = backbone.get_config(name).generator.to_dict()
+    model = torch_twin.build(generator)
+    expected = torch_twin.jax_parameter_count(generator)
+    assert torch_twin.check_parameter_count(model, expected) == expected
+    with pytest.raises(ValueError, match="not the same network"):
+      torch_twin.check_parameter_count(model, expected + 1)
+  # The release U-Net's size, as configs/release.py gives it.
+  release = backbone.get_config("release").generator.to_dict()
+  assert 4.5e6 < torch_twin.jax_parameter_count(release) < 5e6
+  # Untrained, both twins return the input as every frame, as the JAX
+  # models do (zero-initialised last layers, input skip); 20 x 20 is not a
+  # multiple of the U-Net's alignment (8), so its padding runs too.
+  x = torch.rand(2, 3, 20, 20)
+  for name in ("test", "test_unet"):
+    model = torch_twin.build(backbone.get_config(name).generator.to_dict())
+    out = model(x)
+    assert out.shape == (2, 7, 3, 20, 20)
+    torch.testing.assert_close(out, x[:, None].expand_as(out))
+  config = backbone.get_config("test_unet")
+  with pytest.raises(ValueError, match="not the same network"):
+    torch_twin.measure(config, 1, expected_params=1)
+  row = torch_twin.measure(config, 1, layouts=("contiguous",))
+  assert row["layout"] == "contiguous" and row["step_s"] > 0
+  assert row["images_s"] == pytest.approx(config.batch_size / row["step_s"])
+
+
+def test_torch_twin_benchmark_runs_tiny():
+  pytest.importorskip("torch")
+  for args in (["--tiny"], ["--configs=test_unet", "--repeats=1"]):
+    result = subprocess.run(
+        [sys.executable, "benchmarks/torch_twin.py", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [[c.strip() for c in l.strip("|").split("|")]
+            for l in result.stdout.splitlines() if l.startswith("| test")]
+    assert [r[:2] for r in rows] == (
+        [["test", "table1"], ["test_unet", "unet"]] if args == ["--tiny"]
+        else [["test_unet", "unet"]])
+    for row in rows:
+      assert row[3].endswith("(= JAX)")
+      assert float(row[4]) > 0 and float(row[5]) > 0
+      assert row[6].endswith("(channels_last)") or row[6].endswith(
+          "(contiguous)")
+  result = subprocess.run(
+      [sys.executable, "benchmarks/torch_twin.py", "--configs=nope"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 2 and "unknown nope" in result.stderr
 
 
 def test_inference_benchmark_runs_tiny():

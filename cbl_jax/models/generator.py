@@ -126,6 +126,36 @@ def _depth_to_space(x: jnp.ndarray, s: int) -> jnp.ndarray:
   return _reshape(x, (b, h * s, w * s, c))
 
 
+def check_rgb_batch(blurry: jnp.ndarray) -> None:
+  """Raises unless `blurry` is a (batch, H, W, 3) batch (one line)."""
+  if blurry.ndim != 4 or blurry.shape[-1] != 3:
+    raise ValueError(
+        "Generator expects RGB images of shape (batch, H, W, 3), got "
+        f"{blurry.shape}.")
+
+
+def finish_frames(residuals: jnp.ndarray, x: jnp.ndarray, input_skip: bool,
+                  zero_mean: bool, deadzone: float) -> jnp.ndarray:
+  """What every generator does to its (B, T, H, W, C) output layer.
+
+  Args:
+    residuals: the output layer's frames, float32.
+    x: the (B, H, W, C) input the frames are residuals of.
+    input_skip: add `x` to every frame.
+    zero_mean: subtract the mean over the frames first.
+    deadzone: soft-threshold the residuals by this much (0: off).
+
+  Returns:
+    The frames.
+  """
+  if zero_mean:
+    residuals = residuals - jnp.mean(residuals, axis=1, keepdims=True)
+  if deadzone:
+    residuals = jnp.sign(residuals) * jnp.maximum(
+        jnp.abs(residuals) - deadzone, 0.0)
+  return residuals + x[:, None] if input_skip else residuals
+
+
 class ResidualBlock(nn.Module):
   """Two 3x3 convolutions, ReLU after the first only, plus the block's input.
 
@@ -226,10 +256,7 @@ class Generator(nn.Module):
     if self.color_mode not in COLOR_MODES:
       raise ValueError(
           f"color_mode must be one of {COLOR_MODES}, got {self.color_mode!r}.")
-    if blurry.ndim != 4 or blurry.shape[-1] != 3:
-      raise ValueError(
-          "Generator expects RGB images of shape (batch, H, W, 3), got "
-          f"{blurry.shape}.")
+    check_rgb_batch(blurry)
     if self.space_to_depth < 1:
       raise ValueError(
           f"space_to_depth must be >= 1, got {self.space_to_depth}.")
@@ -270,14 +297,8 @@ class Generator(nn.Module):
     # Channels are frame-major: frame t owns channels [t*C, (t+1)*C).
     out = out.astype(jnp.float32).reshape(
         batch, height, width, self.num_frames, channels)
-    out = jnp.moveaxis(out, 3, 1)
-    if self.zero_mean_residual:
-      out = out - jnp.mean(out, axis=1, keepdims=True)
-    if self.residual_deadzone:
-      out = jnp.sign(out) * jnp.maximum(
-          jnp.abs(out) - self.residual_deadzone, 0.0)
-    if self.input_skip:
-      out = out + x[:, None]
+    out = finish_frames(jnp.moveaxis(out, 3, 1), x, self.input_skip,
+                        self.zero_mean_residual, self.residual_deadzone)
     if self.color_mode == "y":
       chroma = jnp.broadcast_to(
           ycbcr[:, None, ..., 1:], out.shape[:-1] + (2,))

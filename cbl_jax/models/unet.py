@@ -127,10 +127,7 @@ class UNet(nn.Module):
       raise ValueError(
           f"The unet generator supports color_mode='rgb' only, got "
           f"{self.color_mode!r}.")
-    if blurry.ndim != 4 or blurry.shape[-1] != 3:
-      raise ValueError(
-          "Generator expects RGB images of shape (batch, H, W, 3), got "
-          f"{blurry.shape}.")
+    table1.check_rgb_batch(blurry)
     if not self.features or self.stem_fold < 1:
       raise ValueError(
           "The unet generator needs at least one level and stem_fold >= 1, "
@@ -173,11 +170,6 @@ class UNet(nn.Module):
     # Channels are frame-major: frame t owns channels [3t, 3t + 3).
     out = jnp.moveaxis(out.reshape(batch, height, width, self.num_frames, 3),
                        3, 1)
-    if self.zero_mean_residual:
-      out = out - jnp.mean(out, axis=1, keepdims=True)
-    if self.residual_deadzone:
-      out = jnp.sign(out) * jnp.maximum(
-          jnp.abs(out) - self.residual_deadzone, 0.0)
-    if self.input_skip:
-      out = out + x[:, None]
-    return out
+    return table1.finish_frames(out, x, self.input_skip,
+                                self.zero_mean_residual,
+                                self.residual_deadzone)

@@ -23,6 +23,10 @@ from configs import release
 def get_config(generator: str = "unet") -> ml_collections.ConfigDict:
   """Returns the configuration of one arm: "unet" or "table1"."""
   config = release.get_config()
+  # The comparison ran Eq. 4 alone (the release run switches its loss
+  # after it).
+  config.loss.content_form = "mse"
+  config.loss.content_mse_steps = 0
   if generator == "table1":
     table1 = default.get_config().generator
     table1.residual_deadzone = 0.0

@@ -239,7 +239,7 @@ def test_to_global_batch(tiny_config):
      ' synthetic_motion, gopro, dvd.'),
     (dict(builder_config='huge'), 'train',
      "config.data.builder_config='huge' is not a config of synthetic_motion;"
-     ' set it to one of default, tiny.'),
+     ' set it to one of default, large, tiny.'),
     (dict(crop_size=64), 'train',
      'config.data.crop_size=64 is larger than the 32x32 frames of'),
     (dict(crop_size=0), 'train',

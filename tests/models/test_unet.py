@@ -21,7 +21,8 @@ def _random(config=TINY_UNET, seed=0):
 
 def test_untrained_unet_returns_the_input_for_any_size():
   module = models.create_generator(TINY_UNET)
-  for shape in ((2, 24, 40, 3), (1, 17, 9, 3)):
+  # Sides that are not multiples of the alignment (8) pad and crop back.
+  for shape in ((2, 17, 9, 3),):
     x = jax.random.uniform(jax.random.key(1), shape)
     # Under jit: op by op, a U-Net's init compiles dozens of programs.
     params = jax.jit(module.init)(jax.random.key(0), x)["params"]

@@ -8,7 +8,6 @@ import pytest
 from cbl_jax.inference import model as model_lib
 from cbl_jax.training import budget
 from cbl_jax.training import loop
-from tests.models.test_unet import TINY_UNET
 
 
 def test_time_budget_spends_only_when_set(monkeypatch):
@@ -52,21 +51,6 @@ def test_negative_budget_is_refused(tiny_config, tmp_path):
   with pytest.raises(ValueError, match="train_minutes=-1.0 must be >= 0"):
     loop.train_and_evaluate(tiny_config, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
-
-
-def test_unet_trains_resumes_and_loads_like_table1(tiny_config, tmp_path):
-  tiny_config.generator = type(tiny_config.generator)(dict(TINY_UNET))
-  # Stage 2 runs the generator through the same `apply` as stage 1 (its
-  # tests use Table 1's, which compiles faster).
-  tiny_config.stage1_steps = 2
-  tiny_config.stage2_steps = 0
-  workdir = tmp_path / "unet"
-  summary = loop.train_and_evaluate(tiny_config, str(workdir))
-  assert np.isfinite(summary["psnr"])
-  loaded = model_lib.load_workdir(str(workdir), "latest")
-  assert loaded.module.pixel_alignment() == 8
-  frames = loaded(np.full((1, 20, 28, 3), 0.5, np.float32))
-  assert frames.shape == (1, 7, 20, 28, 3)
 
 
 def test_a_run_goes_on_from_exported_weights(tiny_config, tiny_run, tmp_path):

@@ -73,7 +73,7 @@ def test_two_writers_in_one_folder_write_two_files(tmp_path):
 
 
 def test_just_logging_logs_and_writes_no_file(tmp_path, caplog):
-  with caplog.at_level("INFO"):
+  with caplog.at_level("INFO", logger="absl"):
     with metric_writers.create_default_writer(
         tmp_path / "logs", just_logging=True) as writer:
       writer.write_scalars(5, {"train/content_loss": 0.0123456789,
@@ -109,7 +109,7 @@ def test_report_progress_writes_speed_and_uptime(tmp_path, caplog):
   report = metric_writers.ReportProgress(num_train_steps=6011, writer=writer,
                                          every_secs=60.0)
   t0 = time.monotonic()
-  with caplog.at_level("INFO"):
+  with caplog.at_level("INFO", logger="absl"):
     assert not report(1, t0)  # Starts the measurement.
     assert not report(2, t0 + 30)  # Not yet a minute.
     with report.timed("eval"):
@@ -134,7 +134,7 @@ def test_report_progress_writes_speed_and_uptime(tmp_path, caplog):
 def test_report_progress_without_writer_only_logs(caplog):
   report = metric_writers.ReportProgress(every_secs=0.0)
   t0 = time.monotonic()
-  with caplog.at_level("INFO"):
+  with caplog.at_level("INFO", logger="absl"):
     report(10, t0)
     with report.timed("checkpoint"):
       time.sleep(0.01)

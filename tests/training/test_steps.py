@@ -236,3 +236,28 @@ def test_training_steps_ignore_the_dead_zone():
   for a, b in zip(jax.tree_util.tree_leaves(plain),
                   jax.tree_util.tree_leaves(dead)):
     np.testing.assert_array_equal(a, b)
+
+
+def test_both_stages_log_the_inputs_own_loss():
+  """content_loss_of_input: the step's content loss for 7 copies of the input.
+
+  A model that starts as its input logs the same number in both at step 0.
+  """
+  config = _relative_config(content_form="mse")
+  _, _, state, content_step, _ = _build(config)
+  batch = _batch(batch_size=2, size=16, seed=3)
+  _, metrics = content_step(state, batch, jax.random.key(0))
+  blurry = batch["blurry"].astype(np.float32) / 255
+  sharp = batch["sharp"].astype(np.float32) / 255
+  expected = losses.content_loss(
+      np.broadcast_to(blurry[:, None], sharp.shape), sharp,
+      order=config.loss.time_order)
+  np.testing.assert_allclose(metrics["content_loss_of_input"], expected,
+                             rtol=1e-6)
+  np.testing.assert_allclose(metrics["content_loss"], expected, rtol=1e-5)
+  config = _stage2_config(beta=0.0)
+  _, _, state, _, gan_step = _build(config)
+  _, metrics = gan_step(state, batch, jax.random.key(1))
+  np.testing.assert_allclose(metrics["content_loss_of_input"], expected,
+                             rtol=1e-6)
+  assert not np.isclose(metrics["content_loss"], expected, rtol=1e-3)

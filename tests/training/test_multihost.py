@@ -56,9 +56,12 @@ def processes():
       proc.wait()
 
 
-@pytest.mark.parametrize("signalled", [0, 1])
 def test_sigterm_to_one_process_saves_one_step_everywhere(
-    signalled, tiny_data_dir, tmp_path, processes):
+    tiny_data_dir, tmp_path, processes):
+  # The signal goes to process 1, not the coordinator: the stop reaches
+  # process 0 only through the agreement every process takes part in (the
+  # same code runs in both, so one signalled process shows it).
+  signalled = 1
   workdir = tmp_path / "run"
   long_run = ("--config.stage1_steps=100000", "--config.stage2_steps=0",
               "--config.checkpoint_every_steps=100000",

@@ -107,16 +107,29 @@ from cbl_jax import losses
 from cbl_jax.training import state
 from configs import default, test
 
+import numpy as np
 key = jax.random.key(0)
 blurry = jax.random.uniform(jax.random.key(1), (2, 24, 24, 3))
 sharp = jax.random.uniform(jax.random.key(2), (2, 7, 24, 24, 3))
+def numpy_init(init, *args):
+  # Parameters from numpy, shaped by the module: the initialisers' programs
+  # take seconds to compile and are not what this test compares.
+  rng = np.random.default_rng(0)
+  def leaf(path, shape):
+    name = jax.tree_util.keystr(path)
+    if "'var'" in name:
+      return jnp.asarray(rng.uniform(0.5, 1.5, shape.shape), jnp.float32)
+    fan_in = np.prod(shape.shape[:-1]) if len(shape.shape) > 1 else 1
+    return jnp.asarray(rng.normal(0, 1 / np.sqrt(fan_in), shape.shape),
+                       jnp.float32)
+  return jax.tree_util.tree_map_with_path(leaf, jax.eval_shape(init, *args))
 gen = state.create_generator(default.get_config())
-g_params = jax.jit(gen.init)(key, blurry)
+g_params = numpy_init(gen.init, key, blurry)
 def g_loss(p):
   return jnp.mean((gen.apply(p, blurry) - sharp) ** 2)
 disc = state.create_discriminator(test.get_config())
 frames = sharp.reshape(14, 24, 24, 3)
-d_params = jax.jit(lambda k, f: disc.init(k, f, train=False))(key, frames)
+d_params = numpy_init(lambda k, f: disc.init(k, f, train=False), key, frames)
 def d_loss(p):
   return jnp.mean(disc.apply(p, frames, train=False) ** 2)
 features = jax.random.normal(jax.random.key(3), (1, 16, 16, 32))

@@ -171,6 +171,20 @@ def _data_source(data_config: ml_collections.ConfigDict, split: str) -> _Split:
   return _Split(records, frame_store.Reader(root), sizes, name, split)
 
 
+def check_train_crop(data_config: ml_collections.ConfigDict) -> None:
+  """Refuses a training crop larger than the training frames.
+
+  Args:
+    data_config: ``config.data``.
+
+  Raises:
+    ValueError: a crop size that is not a positive integer, or too large.
+  """
+  crop_size = _positive_int(data_config.crop_size, 'config.data.crop_size')
+  _check_crop(crop_size, _data_source(data_config, data_config.train_split),
+              'crop_size')
+
+
 def _check_crop(size: int, split: _Split, field: str) -> None:
   """Refuses a crop larger than the smallest frames of the split."""
   for height, width in split.sizes:

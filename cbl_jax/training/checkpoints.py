@@ -132,6 +132,13 @@ class Checkpoints:
     self._open()
 
 
+def has_checkpoints(workdir: epath.PathLike) -> bool:
+  """Whether `workdir`/checkpoints holds a saved step (a run to resume)."""
+  directory = epath.Path(workdir) / "checkpoints"
+  return directory.is_dir() and any(
+      child.name.isdigit() for child in directory.iterdir())
+
+
 def restore_generator_params(workdir: epath.PathLike,
                              g_target: Any) -> tuple[Any, int]:
   """Reads only the generator of another workdir's newest checkpoint.

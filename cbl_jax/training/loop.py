@@ -234,7 +234,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # wait, then they open it.
   multihost.prepare_once(lambda: pipeline.get_builder(config.data),
                          lambda: pipeline.get_builder(config.data))
+  pipeline.check_train_crop(config.data)
   workdir = _absolute(workdir)
+
+  # --- Mesh, model and state layouts, steps: nothing allocated yet. ---
+  mesh = sharding_lib.make_mesh()
+  training = build(config, mesh)
+  # The weights a new run starts from, read before anything is written, so
+  # that a wrong file leaves no half-made workdir behind (a run that
+  # resumes has them in its checkpoint already).
+  init_params = None
+  if config.init_from and not checkpoints_lib.has_checkpoints(workdir):
+    init_params = checkpoints_lib.restore_generator_params(
+        _absolute(config.init_from), training.targets[False].g_params)
+
   workdir.mkdir(parents=True, exist_ok=True)
   # The configuration that runs, after the batch rule.
   config_json = config.to_json_best_effort(indent=2, sort_keys=True)
@@ -252,9 +265,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   if batch_message:
     logging.warning(batch_message)
 
-  # --- Mesh, model and state layouts, steps: nothing allocated yet. ---
-  mesh = sharding_lib.make_mesh()
-  training = build(config, mesh)
   logging.info(
       "Per-device train state: %.3f GiB in stage 1, %.3f GiB in stage 2.",
       *(sharding_lib.per_device_bytes(training.abstract[has_d],
@@ -280,8 +290,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   if state is None:
     state = training.init(training.init_rng)
     if config.init_from:
-      g_params, source_step = checkpoints_lib.restore_generator_params(
-          _absolute(config.init_from), training.targets[False].g_params)
+      g_params, source_step = init_params or (
+          checkpoints_lib.restore_generator_params(
+              _absolute(config.init_from), training.targets[False].g_params))
       state = state.replace(g_params=g_params)
       logging.info("Generator initialised from %s (step %d).",
                    config.init_from, source_step)

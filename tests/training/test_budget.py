@@ -78,3 +78,13 @@ def test_missing_weights_file_is_refused(tiny_config, tmp_path):
   tiny_config.init_from = str(tmp_path / "nope.msgpack")
   with pytest.raises(ValueError, match="is not a file: give an exported"):
     loop.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
+def test_weights_of_another_generator_leave_no_workdir(tiny_config, tmp_path):
+  # The shipped weights are the default config's generator, not the tiny one.
+  from cbl_jax import weights  # pylint: disable=g-import-not-at-top
+  tiny_config.init_from = str(weights.DEFAULT_WEIGHTS)
+  with pytest.raises(ValueError, match="holds another generator's weights"):
+    loop.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()

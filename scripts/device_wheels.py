@@ -773,6 +773,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _trace_child(args.trace_child, args.stub)
     return 0
 
+  if not os.path.isfile(args.image_packages):
+    parser.error(f"--image_packages={args.image_packages} is not a file: give"
+                 " the device image's package list, one distribution a line.")
+  if os.path.exists(args.dest) and not os.path.isdir(args.dest):
+    parser.error(f"--dest={args.dest} is a file: give a folder this script"
+                 " may fill.")
   image = read_image_packages(args.image_packages)
   trace = run_import_check()
   _report_trace(trace["errors"])

@@ -2,6 +2,7 @@
 
 import importlib.util
 import pathlib
+import re
 import sys
 import zipfile
 
@@ -292,3 +293,17 @@ def test_import_check_hides_tensorflow_and_notes_importers(script):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   assert module.__path__ == [] and module.summary.create_file_writer("x")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--image_packages={tmp}/none.txt"], "--image_packages=.* is not a file"),
+    (["--dest={tmp}/a_file"], "--dest=.* is a file: give a folder"),
+])
+def test_bad_paths_get_one_line(script, tmp_path, capsys, args, message):
+  (tmp_path / "a_file").write_text("")
+  with pytest.raises(SystemExit) as info:
+    script.main([a.format(tmp=tmp_path) for a in args] + ["--no_download"])
+  assert info.value.code == 2
+  error = capsys.readouterr().err.strip().splitlines()[-1]
+  assert re.search(message, error), error
+  assert not (tmp_path / "a_file").read_text()

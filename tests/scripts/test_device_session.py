@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 
+from tests import conftest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -20,7 +22,8 @@ def test_dry_run_leaves_what_comes_back(tmp_path):
   env.update(OUT=str(out), WORK=str(tmp_path / "work"),
              PYTHON=sys.executable, JAX_PLATFORMS="cpu")
   # The command lines set their own XLA flags (as in test_main).
-  env.pop("XLA_FLAGS", None)
+  # The command lines add the tuned flags themselves; the tests' level stays.
+  env["XLA_FLAGS"] = conftest.TEST_XLA_FLAGS
   # The persistent compilation cache of the test run (tests/conftest.py)
   # is inherited, as by the other command-line tests.
   result = subprocess.run(

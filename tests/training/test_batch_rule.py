@@ -9,6 +9,7 @@ import pytest
 
 from cbl_jax.training import batch_rule
 from configs import gopro
+from tests import conftest
 from tests.data import fake_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -63,7 +64,8 @@ def test_paper_config_runs_a_step_on_8_devices(tmp_path):
   """
   _gopro_tree(str(tmp_path / "manual"))
   env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=8")
+             XLA_FLAGS="--xla_force_host_platform_device_count=8 "
+             + conftest.TEST_XLA_FLAGS)
   result = subprocess.run(
       [sys.executable, "-m", "cbl_jax.main", "--config=configs/gopro.py",
        f"--workdir={tmp_path / 'run'}",

@@ -15,6 +15,7 @@ from cbl_jax.training import batch_rule
 from cbl_jax.training import eval_loop
 from cbl_jax.training import sharding
 from cbl_jax.training import state as state_lib
+from tests import conftest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -44,7 +45,8 @@ print(json.dumps({"devices": jax.device_count(), "batch": config.eval_batch_size
 
 def _evaluate(devices: int, data_dir: str) -> dict:
   env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} "
+             + conftest.TEST_XLA_FLAGS)
   result = subprocess.run([sys.executable, "-c", _EVALUATE, data_dir],
                           cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300, check=False)

@@ -12,6 +12,7 @@ import numpy as np
 
 from cbl_jax.training import checkpoints
 from cbl_jax.training import loop
+from tests import conftest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,9 @@ def _env():
   # Run from another folder (relative --workdir below), as a user would.
   env["PYTHONPATH"] = str(ROOT)
   env["JAX_PLATFORMS"] = "cpu"
-  env.pop("XLA_FLAGS", None)
+  # main.py adds the tuned flags itself; the tests' optimisation level stays,
+  # so that its runs match the ones made in this process bit for bit.
+  env["XLA_FLAGS"] = conftest.TEST_XLA_FLAGS
   return env
 
 

@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from tests import conftest
+
 SCRIPT = os.path.join(os.path.dirname(__file__), "multihost_run.py")
 
 
@@ -25,7 +27,8 @@ def _start(tmp_path, mode, workdir, data_dir, *overrides, tag=""):
   pipe would block one process inside a collective."""
   port = _free_port()
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
+  # The command lines add the tuned flags themselves; the tests' level stays.
+  env["XLA_FLAGS"] = conftest.TEST_XLA_FLAGS
   procs, logs = [], []
   for i in range(2):
     log_path = tmp_path / f"{mode}{tag}_{i}.log"

@@ -16,6 +16,7 @@ import textwrap
 
 import pytest
 
+from tests import conftest
 from tests.training import event_files
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -61,7 +62,8 @@ def no_tensorflow_env(tmp_path_factory):
   env["PYTHONPATH"] = os.pathsep.join([str(hook), str(ROOT)])
   env["JAX_PLATFORMS"] = "cpu"
   # The command lines set their own XLA flags (as in test_main).
-  env.pop("XLA_FLAGS", None)
+  # The command lines add the tuned flags themselves; the tests' level stays.
+  env["XLA_FLAGS"] = conftest.TEST_XLA_FLAGS
   check = subprocess.run(
       [sys.executable, "-c", "import importlib.util as u; "
        "assert u.find_spec('tensorflow') is None; import tensorflow"],

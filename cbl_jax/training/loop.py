@@ -243,10 +243,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # The weights a new run starts from, read before anything is written, so
   # that a wrong file leaves no half-made workdir behind (a run that
   # resumes has them in its checkpoint already).
+  read_init_from = lambda: checkpoints_lib.restore_generator_params(
+      _absolute(config.init_from), training.targets[False].g_params)
   init_params = None
   if config.init_from and not checkpoints_lib.has_checkpoints(workdir):
-    init_params = checkpoints_lib.restore_generator_params(
-        _absolute(config.init_from), training.targets[False].g_params)
+    init_params = read_init_from()
 
   workdir.mkdir(parents=True, exist_ok=True)
   # The configuration that runs, after the batch rule.
@@ -290,9 +291,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   if state is None:
     state = training.init(training.init_rng)
     if config.init_from:
-      g_params, source_step = init_params or (
-          checkpoints_lib.restore_generator_params(
-              _absolute(config.init_from), training.targets[False].g_params))
+      g_params, source_step = init_params or read_init_from()
       state = state.replace(g_params=g_params)
       logging.info("Generator initialised from %s (step %d).",
                    config.init_from, source_step)

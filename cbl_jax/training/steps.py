@@ -104,6 +104,18 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
   vgg_weights = contiguous_kwargs.pop("vgg_weights")
   contiguous_kwargs["vgg_params"] = (
       losses.load_vgg19_params(vgg_weights) if vgg_weights else None)
+  content_form = loss_cfg.get("content_form", "mse")
+
+  def content_loss(frames, target, blurry, *, order="forward",
+                   form=content_form):
+    """Eq. 4 in the configured form; `blurry` is relative_mse's reference."""
+    return losses.content_loss(frames, target, order=order, form=form,
+                               reference=blurry,
+                               floor=loss_cfg.get("content_floor"))
+
+  def input_frames(blurry, sharp):
+    """7 copies of the input: the identity the content loss is measured by."""
+    return jnp.broadcast_to(blurry[:, None], sharp.shape)
 
   def content_step(state: TrainState, batch: Batch, rng: jax.Array):
     del rng  # Stage 1 is deterministic given the batch.
@@ -111,18 +123,16 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     g_rate, d_rate = schedules.learning_rates(config, state.step)
 
     def content_of(frames):
-      form = loss_cfg.get("content_form", "mse")
-      content = functools.partial(
-          losses.content_loss, frames, sharp, order=loss_cfg.time_order,
-          reference=blurry, floor=loss_cfg.get("content_floor"))
+      content = functools.partial(content_loss, frames, sharp, blurry,
+                                  order=loss_cfg.time_order)
       mse_steps = loss_cfg.get("content_mse_steps", 0)
-      if form == "mse" or not mse_steps:
-        return content(form=form)
+      if content_form == "mse" or not mse_steps:
+        return content()
       # Plain MSE first: it moves the frames apart, which a loss that
       # weighs still scenes heavily does not do from the identity.
       return jax.lax.cond(state.step < mse_steps,
                           lambda: content(form="mse"),
-                          lambda: content(form=form))
+                          lambda: content())
 
     def loss_fn(g_params):
       return content_of(generator.apply({"params": g_params}, blurry))
@@ -130,8 +140,7 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     content, grads = jax.value_and_grad(loss_fn)(state.g_params)
     # The same loss for 7 copies of the input: a run whose content_loss
     # stays near it fits its own training crops no better than the identity.
-    content_of_input = content_of(jnp.broadcast_to(blurry[:, None],
-                                                   sharp.shape))
+    content_of_input = content_of(input_frames(blurry, sharp))
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state,
                                        state.g_params)
     updates = schedules.scale_by_rate(updates, g_rate)
@@ -195,10 +204,7 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     def g_loss_fn(frames):
       # Both terms compare each frame with the same target frame.
       target = losses.match_time_order(frames, sharp, loss_cfg.time_order)
-      content = losses.content_loss(frames, target,
-                                    form=loss_cfg.get("content_form", "mse"),
-                                    reference=blurry,
-                                 floor=loss_cfg.get("content_floor"))
+      content = content_loss(frames, target, blurry)
       fake_logits = generator_adversarial_logits(d_params, d_batch_stats,
                                                  sharp, frames)
       adversarial = losses.generator_adversarial_loss(
@@ -230,10 +236,8 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
         "discriminator_gradients": _all_finite(d_grads),
     })
     out = {f"{k}_loss": v for k, v in terms.items()}
-    out["content_loss_of_input"] = losses.content_loss(
-        jnp.broadcast_to(blurry[:, None], sharp.shape), sharp,
-        order=loss_cfg.time_order, form=loss_cfg.get("content_form", "mse"),
-        reference=blurry, floor=loss_cfg.get("content_floor"))
+    out["content_loss_of_input"] = content_loss(
+        input_frames(blurry, sharp), sharp, blurry, order=loss_cfg.time_order)
     out.update(discriminator_loss=d_loss, finite=ok,
                g_grad_norm=optax.global_norm(g_grads),
                d_grad_norm=optax.global_norm(d_grads),

@@ -74,6 +74,12 @@ def get_config() -> ml_collections.ConfigDict:
       content_form="mse",
       content_floor=ml_collections.FieldReference(None, field_type=float),
       content_mse_steps=0,   # Stage-1 steps of plain MSE before that form.
+      # From this stage-1 step on (0: never), content_late_form with its own
+      # floor replaces content_form, so that one run can change its loss
+      # and still be reproduced from its config.
+      content_late_step=0,
+      content_late_form="log_mse",
+      content_late_floor=ml_collections.FieldReference(None, field_type=float),
       adversarial_form="paper",   # Eq. 3.
       # G's adversarial term runs D on real and generated frames together,
       # as D is trained (cbl_jax/training/steps.py), or "running".

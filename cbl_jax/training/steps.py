@@ -105,13 +105,28 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
   contiguous_kwargs["vgg_params"] = (
       losses.load_vgg19_params(vgg_weights) if vgg_weights else None)
   content_form = loss_cfg.get("content_form", "mse")
+  content_floor = loss_cfg.get("content_floor")
 
   def content_loss(frames, target, blurry, *, order="forward",
-                   form=content_form):
+                   form=content_form, floor=content_floor):
     """Eq. 4 in the configured form; `blurry` is relative_mse's reference."""
     return losses.content_loss(frames, target, order=order, form=form,
-                               reference=blurry,
-                               floor=loss_cfg.get("content_floor"))
+                               reference=blurry, floor=floor)
+
+  # Stage 1's phases, each (first step, form, floor): plain MSE for
+  # `content_mse_steps`, then `content_form`, then `content_late_form` from
+  # `content_late_step` on (0: never).
+  phases = [(0, "mse", None)]
+  if content_form != "mse":
+    phases.append((loss_cfg.get("content_mse_steps", 0), content_form,
+                   content_floor))
+  late_step = loss_cfg.get("content_late_step", 0)
+  if late_step:
+    phases.append((late_step, loss_cfg.content_late_form,
+                   loss_cfg.get("content_late_floor")))
+  # A phase that starts at step 0 replaces the one before it.
+  phases = [p for i, p in enumerate(phases)
+            if i + 1 == len(phases) or phases[i + 1][0] > 0]
 
   def input_frames(blurry, sharp):
     """7 copies of the input: the identity the content loss is measured by."""
@@ -125,14 +140,15 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
     def content_of(frames):
       content = functools.partial(content_loss, frames, sharp, blurry,
                                   order=loss_cfg.time_order)
-      mse_steps = loss_cfg.get("content_mse_steps", 0)
-      if content_form == "mse" or not mse_steps:
-        return content()
+      branches = [functools.partial(content, form=form, floor=floor)
+                  for _, form, floor in phases]
+      if len(branches) == 1:
+        return branches[0]()
       # Plain MSE first: it moves the frames apart, which a loss that
       # weighs still scenes heavily does not do from the identity.
-      return jax.lax.cond(state.step < mse_steps,
-                          lambda: content(form="mse"),
-                          lambda: content())
+      phase = sum((state.step >= start).astype(jnp.int32)
+                  for start, _, _ in phases[1:])
+      return jax.lax.switch(phase, branches)
 
     def loss_fn(g_params):
       return content_of(generator.apply({"params": g_params}, blurry))

@@ -59,6 +59,21 @@ def validate_config(config: ml_collections.ConfigDict,
     raise ValueError(
         f"config.loss.content_mse_steps={config.loss.content_mse_steps} is "
         "negative: set it to 0 to use content_form from the first step.")
+  late_step = config.loss.get("content_late_step", 0)
+  if late_step:
+    _choice(config.loss.content_late_form, CONTENT_FORMS,
+            "loss.content_late_form")
+    late_floor = config.loss.get("content_late_floor")
+    if late_floor is not None and not late_floor > 0:
+      raise ValueError(
+          f"config.loss.content_late_floor={late_floor} must be positive, or "
+          "None for the late form's own floor.")
+    mse_steps = config.loss.get("content_mse_steps", 0)
+    if late_step < 0 or late_step <= mse_steps:
+      raise ValueError(
+          f"config.loss.content_late_step={late_step} must come after "
+          f"content_mse_steps={mse_steps}: set it later, or to 0 for no late "
+          "form.")
   minutes = config.get("train_minutes", 0.0)
   if minutes is None or not minutes >= 0:
     raise ValueError(

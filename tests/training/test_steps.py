@@ -228,6 +228,24 @@ def test_content_mse_steps_switch_forms_at_the_step():
   assert not np.isclose(switched[2], mse[2], rtol=1e-3)
 
 
+def test_content_late_step_switches_to_the_late_form():
+  mse, _ = _content_run(_relative_config(content_form="mse"), 4)
+  two, _ = _content_run(_relative_config(content_mse_steps=1), 4)
+  three, _ = _content_run(_relative_config(
+      content_mse_steps=1, content_late_step=2, content_late_form="log_mse",
+      content_late_floor=1e-6), 4)
+  # Step 0 plain MSE, step 1 relative_mse (as without a late form), steps 2
+  # and 3 log_mse: log10 of squared errors, so negative.
+  np.testing.assert_allclose(three[:2], two[:2], rtol=1e-6)
+  np.testing.assert_allclose(three[0], mse[0], rtol=1e-6)
+  assert all(x > 0 for x in two) and three[2] < 0 and three[3] < 0
+  # The late floor is the late form's own: 1e-2 flattens log10 near -2.
+  floored, _ = _content_run(_relative_config(
+      content_mse_steps=1, content_late_step=2, content_late_form="log_mse",
+      content_late_floor=1e-2), 4)
+  assert -2.0 < floored[2] < three[2] + 1.0 and floored[2] > three[2]
+
+
 def test_training_steps_ignore_the_dead_zone():
   config = _relative_config(content_form="mse")
   _, plain = _content_run(config, 2)

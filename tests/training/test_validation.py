@@ -48,6 +48,23 @@ def test_bad_field_message(field, value, message):
   assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("late,message", [
+    (dict(content_late_step=5, content_late_form="l2"),
+     r"content_late_form='l2' is not one"),
+    (dict(content_late_step=5, content_late_floor=-1.0),
+     r"content_late_floor=-1.0 must be positive"),
+    (dict(content_mse_steps=10, content_late_step=10),
+     r"content_late_step=10 must come after content_mse_steps=10"),
+    (dict(content_late_step=-3), r"content_late_step=-3 must come after"),
+])
+def test_bad_late_content_form_message(late, message):
+  config = test_config.get_config()
+  config.loss.update(late)
+  with pytest.raises(ValueError, match=message) as info:
+    validate_config(config, device_count=2)
+  assert "\n" not in str(info.value)
+
+
 def test_no_steps_at_all():
   config = test_config.get_config()
   config.stage1_steps = config.stage2_steps = 0

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -245,3 +246,28 @@ def test_frame_store_benchmark_runs_tiny():
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert result.returncode == 1
   assert "Unknown --codecs png; choose from raw, zstd1" in result.stderr
+
+
+def test_fit_check_fits_its_fixed_batches_tiny(tmp_path):
+  """The tiny release U-Net starts as its input and fits two fixed batches."""
+  from benchmarks import backbone  # pylint: disable=g-import-not-at-top
+  from benchmarks import fit_check  # pylint: disable=g-import-not-at-top
+  config = backbone.get_config("test_unet")
+  config.data.data_dir = str(tmp_path)
+  batches = fit_check.fixed_batches(config, 2)
+  again = fit_check.fixed_batches(config, 2)
+  for a, b in zip(batches, again):  # The same crops every time.
+    np.testing.assert_array_equal(a["blurry"], b["blurry"])
+  rows = list(fit_check.fit(config, batches, steps=20, report_every=10))
+  assert [step for step, _, _ in rows] == [0, 10, 20]
+  np.testing.assert_allclose(rows[0][1], (0.0, 0.0), atol=1e-6)
+  middle, every = rows[-1][1]
+  assert middle > 0.05 and every > 0.1, rows
+
+
+def test_fit_check_refuses_an_unknown_config(capsys):
+  from benchmarks import fit_check  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit):
+    fit_check.main(["--config=gopro"])
+  assert "--config takes default, release, paper, got 'gopro'" in (
+      capsys.readouterr().err)

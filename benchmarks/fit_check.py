@@ -13,8 +13,9 @@ over the crops: the middle frame, and all 7 frames in the better time
 order.
 
 A recipe whose model, loss and optimizer work fits them by several dB in a
-few hundred steps: the release U-Net gained +4.1 dB on the middle frame
-and +5.5 dB on all frames of 16 crops in 200 steps (docs/curves/README.md).
+few hundred steps: the release recipe gained +1.7 dB on the middle frame
+and +2.6 dB on all frames of 16 crops in 200 steps, still warming up its
+rate (docs/curves/README.md).
 One that cannot fit 16 crops cannot learn from the stream either; one that
 fits them and still does not gain on fresh crops is short of data or
 steps, not broken. This measures fitting, not generalisation.

@@ -124,7 +124,13 @@ def main(argv=None) -> int:
   config = backbone.get_config(_TINY_NAME if args.tiny else args.config)
   if args.data_dir:
     config.data.data_dir = args.data_dir
-  batches = fixed_batches(config, args.batches)
+  try:
+    batches = fixed_batches(config, args.batches)
+  except (ValueError, OSError) as error:
+    # A data directory that cannot be read or made: one line, as
+    # cbl_jax.main gives it.
+    parser.exit(2, f"fit_check.py: error: the training data of "
+                f"{config.data.name}: {error}\n")
   print(f"Machine: {machine.describe()}; jax {jax.__version__}; "
         f"{_TINY_NAME if args.tiny else args.config}: {args.batches} fixed "
         f"batches of {config.batch_size} crops of {config.data.crop_size}",

@@ -271,3 +271,16 @@ def test_fit_check_refuses_an_unknown_config(capsys):
     fit_check.main(["--config=gopro"])
   assert "--config takes default, release, paper, got 'gopro'" in (
       capsys.readouterr().err)
+
+
+def test_fit_check_says_in_one_line_when_the_data_dir_is_unusable(
+    tmp_path, capsys):
+  from benchmarks import fit_check  # pylint: disable=g-import-not-at-top
+  not_a_folder = tmp_path / "data.txt"
+  not_a_folder.write_text("not a folder")
+  with pytest.raises(SystemExit):
+    fit_check.main(["--tiny", f"--data_dir={not_a_folder}", "--steps=1"])
+  err = capsys.readouterr().err.strip()
+  assert err.startswith("fit_check.py: error: the training data of "
+                        "synthetic_motion:") and "\n" not in err, err
+  assert not_a_folder.read_text() == "not a folder"

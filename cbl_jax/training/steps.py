@@ -116,17 +116,14 @@ def make_steps(config: ml_collections.ConfigDict, generator: nn.Module,
   # Stage 1's phases, each (first step, form, floor): plain MSE for
   # `content_mse_steps`, then `content_form`, then `content_late_form` from
   # `content_late_step` on (0: never).
-  phases = [(0, "mse", None)]
-  if content_form != "mse":
-    phases.append((loss_cfg.get("content_mse_steps", 0), content_form,
-                   content_floor))
+  mse_steps = loss_cfg.get("content_mse_steps", 0)
+  phases = [(0, content_form, content_floor)]
+  if content_form != "mse" and mse_steps:
+    phases = [(0, "mse", None), (mse_steps, content_form, content_floor)]
   late_step = loss_cfg.get("content_late_step", 0)
-  if late_step:
+  if late_step:  # validate_config: after content_mse_steps.
     phases.append((late_step, loss_cfg.content_late_form,
                    loss_cfg.get("content_late_floor")))
-  # A phase that starts at step 0 replaces the one before it.
-  phases = [p for i, p in enumerate(phases)
-            if i + 1 == len(phases) or phases[i + 1][0] > 0]
 
   def input_frames(blurry, sharp):
     """7 copies of the input: the identity the content loss is measured by."""

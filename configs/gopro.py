@@ -33,6 +33,13 @@ def get_config() -> ml_collections.ConfigDict:
       eval_crop_size=ml_collections.FieldReference(None, field_type=int),
       num_eval_examples=ml_collections.FieldReference(100, field_type=int),
       worker_count=4,
+      # Off (the paper's data). A share of training examples replaced by
+      # their own middle frame moved along one path and blurred by Eq. 2
+      # (cbl_jax/data/shift_blur.py), from a given step on.
+      shift_blur_prob=0.0,
+      shift_blur_motion=(1.0, 24.0),
+      shift_blur_gamma_prob=0.6,
+      shift_blur_from_step=0,
   ))
 
   # Table 1 ("unet" picks cbl_jax/models/unet.py, with its own fields).

@@ -22,6 +22,12 @@ The data config (``config.data``, an `ml_collections.ConfigDict`) has:
 * ``num_eval_examples``: None for the whole split, else N examples spread
   evenly over all its sequences (`spread_over_sequences`).
 * ``worker_count``: grain worker processes, 0 to read in this process.
+* ``shift_blur_prob``: share of training examples replaced, from step
+  ``shift_blur_from_step`` on, by a shift-blur scene of their own middle
+  sharp frame (`shift_blur`: the whole frame moved along one path of
+  ``shift_blur_motion`` = (low, high) pixels, gamma 2.2 response with
+  probability ``shift_blur_gamma_prob``). 0 (the default) leaves the
+  stream unchanged.
 
 Training stream. The split is shuffled with a fresh permutation every epoch
 (drawn from (seed, epoch)) and repeated forever; element i of that stream gets its own augmentation,
@@ -58,6 +64,7 @@ import tensorflow_datasets as tfds
 from absl import flags
 
 from cbl_jax.data import frame_store
+from cbl_jax.data import shift_blur
 
 DATASETS = ('synthetic_motion', 'gopro', 'dvd')
 
@@ -222,12 +229,62 @@ class _DrawCrop:
     return {
         'array': array,
         'row': row,
+        'frames_size': (height, width),
         'top': top,
         'left': left,
         'flip_lr': self.random_flip and flip_lr,
         'flip_ud': self.random_flip and flip_ud,
         'reverse': self.random_time_reverse and reverse,
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class _DrawShiftBlur:
+  """Stream position -> whether (and how) the example becomes a shift blur.
+
+  A Generator of its own, seeded by (seed, position), so that switching the
+  option on leaves every other draw of the stream unchanged.
+
+  Attributes:
+    prob: share of examples replaced.
+    motion: (low, high) path length, pixels.
+    gamma_prob: probability of the gamma 2.2 response.
+    first_position: stream position of the first example that may be
+      replaced (``shift_blur_from_step`` times the global batch size).
+    seed: the draws' seed.
+  """
+
+  prob: float
+  motion: tuple[float, float]
+  gamma_prob: float
+  first_position: int
+  seed: int
+
+  def __call__(self, position: int, crop: dict[str, Any]) -> dict[str, Any]:
+    scene = None
+    if position >= self.first_position:
+      rng = np.random.default_rng([self.seed, int(position)])
+      if rng.uniform() < self.prob:
+        scene = shift_blur.draw(rng, self.motion, self.gamma_prob)
+    return {**crop, 'shift_blur': scene}
+
+
+def _window(crop: dict[str, Any], size: int, margin: int
+            ) -> tuple[frame_store.Crop, tuple[tuple[int, int], ...]]:
+  """The crop grown by `margin` a side, inside the frame, and the padding.
+
+  Returns:
+    (what to read, np.pad widths of the rows and columns outside the frame).
+  """
+  height, width = crop['frames_size']
+  top, left = crop['top'] - margin, crop['left'] - margin
+  bottom, right = crop['top'] + size + margin, crop['left'] + size + margin
+  read = frame_store.Crop(
+      crop['array'], crop['row'], slice(max(top, 0), min(bottom, height)),
+      slice(max(left, 0), min(right, width)))
+  pad = ((0, 0), (max(-top, 0), max(bottom - height, 0)),
+         (max(-left, 0), max(right - width, 0)), (0, 0))
+  return read, pad
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,18 +301,35 @@ class _ReadCrops:
 
   def __call__(self, crops: Sequence[dict[str, Any]]) -> Batch:
     size = self.crop_size
-    images = self.reader.read_many(
-        frame_store.Crop(
+    reads, pads = [], []
+    for c in crops:
+      scene = c.get('shift_blur')
+      if scene is None:
+        reads.append(frame_store.Crop(
             c['array'], c['row'], slice(c['top'], c['top'] + size),
             slice(c['left'], c['left'] + size), flip_rows=c['flip_ud'],
-            flip_cols=c['flip_lr'])
-        for c in crops)
-    return {
-        'blurry': np.stack([i[0] for i in images]),
+            flip_cols=c['flip_lr']))
+        pads.append(None)
+      else:
+        # The scene moves the whole frame: it needs context around the
+        # crop, the frame's own where there is some, its edge beyond.
+        read, pad = _window(c, size, scene.margin)
+        reads.append(read)
+        pads.append(pad)
+    blurry, sharp = [], []
+    for images, c, pad in zip(self.reader.read_many(reads), crops, pads):
+      if pad is None:
+        blurry.append(images[0])
         # Images 1..T in time order, or T..1 reversed.
-        'sharp': np.stack([i[:0:-1] if c['reverse'] else i[1:]
-                           for i, c in zip(images, crops)]),
-    }
+        sharp.append(images[:0:-1] if c['reverse'] else images[1:])
+        continue
+      window = np.pad(images, pad, mode='edge')
+      # The middle of the T sharp images (index 0 is the blurry one).
+      middle = window[1 + (window.shape[0] - 1) // 2]
+      scene_blurry, scene_sharp = shift_blur.render(middle, c['shift_blur'])
+      blurry.append(scene_blurry)
+      sharp.append(scene_sharp)
+    return {'blurry': np.stack(blurry), 'sharp': np.stack(sharp)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,10 +473,43 @@ def _positive_int(value: Any, field: str) -> int:
   return int(value)
 
 
-def _split_seeds(seed: int) -> tuple[int, int]:
-  """Independent 32-bit seeds for the shuffle and the augmentations."""
-  shuffle_seed, augment_seed = np.random.SeedSequence(seed).generate_state(2)
-  return int(shuffle_seed), int(augment_seed)
+def _split_seeds(seed: int) -> tuple[int, int, int]:
+  """Independent 32-bit seeds: shuffle, augmentations and shift blurs."""
+  # generate_state(3) begins with generate_state(2): adding the third seed
+  # left the first two, and so every earlier run's stream, unchanged.
+  return tuple(int(s) for s in np.random.SeedSequence(seed).generate_state(3))
+
+
+def _shift_blur_draw(data_config: ml_collections.ConfigDict, seed: int,
+                     global_batch_size: int) -> _DrawShiftBlur | None:
+  """The shift-blur option of ``config.data``, checked; None when off."""
+  prob = _get(data_config, 'shift_blur_prob', 0.0)
+  if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not (
+      0.0 <= prob <= 1.0):
+    raise ValueError(
+        f'config.data.shift_blur_prob must be in [0, 1], got {prob!r}.')
+  if not prob:
+    return None
+  motion = tuple(_get(data_config, 'shift_blur_motion', (1.0, 24.0)))
+  if len(motion) != 2 or not 0.0 < motion[0] <= motion[1]:
+    raise ValueError(
+        'config.data.shift_blur_motion must be (low, high) pixels with'
+        f' 0 < low <= high, got {motion!r}.')
+  gamma_prob = _get(data_config, 'shift_blur_gamma_prob', 0.6)
+  if not 0.0 <= gamma_prob <= 1.0:
+    raise ValueError(
+        'config.data.shift_blur_gamma_prob must be in [0, 1], got'
+        f' {gamma_prob!r}.')
+  from_step = _get(data_config, 'shift_blur_from_step', 0)
+  if isinstance(from_step, bool) or not isinstance(
+      from_step, (int, np.integer)) or from_step < 0:
+    raise ValueError(
+        'config.data.shift_blur_from_step must be a step >= 0, got'
+        f' {from_step!r}.')
+  return _DrawShiftBlur(
+      prob=float(prob), motion=(float(motion[0]), float(motion[1])),
+      gamma_prob=float(gamma_prob),
+      first_position=int(from_step) * global_batch_size, seed=seed)
 
 
 def train_dataset(
@@ -455,7 +562,9 @@ def train_dataset(
 
   split = _data_source(data_config, data_config.train_split)
   _check_crop(crop_size, split, 'crop_size')  # Fail now, not in a worker.
-  shuffle_seed, augment_seed = _split_seeds(seed)
+  shuffle_seed, augment_seed, shift_blur_seed = _split_seeds(seed)
+  shift_blur_draw = _shift_blur_draw(data_config, shift_blur_seed,
+                                     global_batch_size)
   draw = _DrawCrop(
       crop_size=crop_size,
       random_flip=bool(data_config.random_flip),
@@ -470,6 +579,11 @@ def train_dataset(
       .map(records.__getitem__)
       # ... with its own augmentation, drawn from (augment_seed, i).
       .random_map(draw, seed=augment_seed)
+  )
+  if shift_blur_draw is not None:
+    dataset = dataset.map_with_index(shift_blur_draw)
+  dataset = (
+      dataset
       # Blocks of this process's batch size; global batch k is blocks
       # k*P ... k*P + P - 1, and block k*P + p belongs to process p.
       .batch(per_process, drop_remainder=True, batch_fn=list)

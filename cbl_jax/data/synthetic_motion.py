@@ -505,7 +505,8 @@ def _rotation(angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   return np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
 
 
-def _path(rng: np.random.Generator, t: np.ndarray, length: float) -> np.ndarray:
+def smooth_path(rng: np.random.Generator, t: np.ndarray,
+                length: float) -> np.ndarray:
   """A smooth random 2-D path of about `length` pixels, centred at t = 1/2.
 
   Straight displacement plus a perpendicular bow, with a random acceleration
@@ -691,7 +692,7 @@ def render_subframes(
   # Camera: world (background pixel) coordinates of output pixel p at time t
   # are  w = c(t) + z(t) R(theta(t)) p,  p centred on the frame.
   length = _camera_length(rng, config, mode)
-  centre_path = _path(rng, t, length)
+  centre_path = smooth_path(rng, t, length)
   # A nearly static camera neither rolls nor zooms during the exposure.
   turn = 0.0 if still else 1.0
   theta = math.radians(rng.uniform(-5, 5)) + turn * math.radians(
@@ -745,7 +746,7 @@ def render_subframes(
     c0, s0 = float(cos_t[num // 2]), float(sin_t[num // 2])
     sx, sy = obj['screen_centre']
     mid = centre + z0 * np.array([c0 * sx - s0 * sy, s0 * sx + c0 * sy])
-    o = (mid + _path(rng, t, obj['motion'])).astype(np.float32)
+    o = (mid + smooth_path(rng, t, obj['motion'])).astype(np.float32)
     phi = obj['angle0'] + obj['rotation'] * (t - 0.5)
     cos_p, sin_p = _rotation(phi)
 

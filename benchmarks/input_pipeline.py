@@ -4,6 +4,7 @@ r"""Throughput of the training input pipeline, in examples per second.
   python benchmarks/input_pipeline.py --tiny          # seconds, for tests
   python benchmarks/input_pipeline.py --worker_count=2 --data_dir=/tmp/tfds
   python benchmarks/input_pipeline.py --gopro --crop_size=256 --worker_count=2
+  python benchmarks/input_pipeline.py --builder_config=large --shift_blur_prob=0.5
 
 Builds the data set first if needed (and reports how long that took), warms
 the pipeline up, then times several runs of ``--num_batches`` batches and
@@ -56,6 +57,14 @@ _GOPRO = flags.DEFINE_bool(
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', None, 'TFDS data dir (default: TFDS_DATA_DIR or'
     ' ~/tensorflow_datasets; with --gopro: <work_dir>/tfds).'
+)
+_BUILDER_CONFIG = flags.DEFINE_string(
+    'builder_config', 'default', 'synthetic_motion config (ignored with'
+    ' --tiny and --gopro).'
+)
+_SHIFT_BLUR_PROB = flags.DEFINE_float(
+    'shift_blur_prob', 0.0, 'Share of examples replaced by shift-blur scenes'
+    ' (config.data.shift_blur_prob), whose rendering is then timed too.'
 )
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 4, 'Global batch size.')
 _CROP_SIZE = flags.DEFINE_integer(
@@ -242,7 +251,7 @@ def main(argv: Sequence[str]) -> None:
   else:
     data_config = ml_collections.ConfigDict(dict(
         name='synthetic_motion',
-        builder_config='tiny' if _TINY.value else 'default',
+        builder_config='tiny' if _TINY.value else _BUILDER_CONFIG.value,
         data_dir=_DATA_DIR.value,
         manual_dir=None,
         train_split='train',
@@ -255,6 +264,7 @@ def main(argv: Sequence[str]) -> None:
         worker_count=_WORKER_COUNT.value,
     ))
 
+  data_config.shift_blur_prob = _SHIFT_BLUR_PROB.value
   start = time.perf_counter()
   builder = pipeline.get_builder(data_config)
   build_seconds = time.perf_counter() - start
@@ -280,6 +290,7 @@ def main(argv: Sequence[str]) -> None:
       'batch_size': _BATCH_SIZE.value,
       'crop_size': crop_size,
       'worker_count': _WORKER_COUNT.value,
+      'shift_blur_prob': _SHIFT_BLUR_PROB.value,
       'examples_per_second_median': round(statistics.median(rates), 1),
       'examples_per_second_runs': [round(r, 1) for r in rates],
       'batches_per_run': num_batches,

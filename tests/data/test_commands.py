@@ -34,6 +34,17 @@ def test_benchmark_tiny(tmp_path):
   assert 'examples/s (median of 2 runs of 3 batches of 2' in result.stdout
 
 
+def test_benchmark_times_shift_blur_scenes(tmp_path):
+  result = _run('benchmarks/input_pipeline.py', '--tiny',
+                f'--data_dir={tmp_path}', '--batch_size=2', '--crop_size=8',
+                '--num_batches=3', '--repeats=2', '--warmup=1',
+                '--shift_blur_prob=1.0')
+  assert result.returncode == 0, result.stderr
+  report = json.loads(result.stdout.strip().splitlines()[-1])
+  assert report['shift_blur_prob'] == 1.0
+  assert report['examples_per_second_median'] > 0
+
+
 def test_benchmark_gopro_mode(tmp_path):
   work_dir = tmp_path / 'bench'
   args = ['benchmarks/input_pipeline.py', '--gopro', f'--work_dir={work_dir}',

@@ -113,7 +113,8 @@ def update_curve(workdir: str | pathlib.Path, output: str | pathlib.Path,
   Args:
     workdir: the training workdir.
     output: the CSV.
-    every: score every Nth new kept step, and the last.
+    every: score every Nth kept step (counted over all of them, scored or
+      not) and the last, where `output` has no row for it yet.
     max_step: score no step after this one (None: all).
     scenes: the held-out set.
 
@@ -122,10 +123,12 @@ def update_curve(workdir: str | pathlib.Path, output: str | pathlib.Path,
   """
   workdir, output = pathlib.Path(workdir), pathlib.Path(output)
   done = {int(r["step"]) for r in read_rows(output)}
-  steps = [s for s in kept_steps(workdir) if s not in done
-           and (max_step is None or s <= max_step)]
-  steps = [s for i, s in enumerate(steps)
-           if i % every == 0 or i == len(steps) - 1]
+  kept = [s for s in kept_steps(workdir)
+          if max_step is None or s <= max_step]
+  # The grid is every Nth of all kept steps, scored or not, so that a later
+  # invocation adds the new steps' rows rather than filling old gaps.
+  steps = [s for i, s in enumerate(kept)
+           if (i % every == 0 or i == len(kept) - 1) and s not in done]
   compute = ledger(workdir)
   output.parent.mkdir(parents=True, exist_ok=True)
   new_file = not output.exists()

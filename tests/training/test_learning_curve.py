@@ -41,6 +41,22 @@ def test_curve_scores_each_saved_step_once(tiny_run, tmp_path):
   assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_every_nth_step_is_a_grid_over_the_whole_run(tiny_run, tmp_path):
+  workdir, _ = tiny_run
+  output = tmp_path / "curve.csv"
+  steps = curve.kept_steps(workdir)
+  assert len(steps) >= 3
+  first = curve.update_curve(workdir, output, every=2, max_step=steps[0],
+                             scenes=SCENES)
+  assert [r["step"] for r in first] == steps[:1]
+  # Later: the grid's points after it (steps[2], ...: not steps[1], which
+  # thinning only the unscored steps would give) and the last step.
+  later = curve.update_curve(workdir, output, every=2, scenes=SCENES)
+  grid = [s for i, s in enumerate(steps) if i % 2 == 0 or i == len(steps) - 1]
+  assert [r["step"] for r in later] == grid[1:]
+  assert steps[1] not in grid
+
+
 def test_curve_of_a_folder_without_checkpoints_fails_in_one_line(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "cbl_jax.evaluation.curve",

@@ -40,6 +40,9 @@ for _name in ("workdir", "output"):
 _MAX_STEP = flags.DEFINE_integer(
     "max_step", None, "Score only steps up to this one (e.g. the end of a "
     "comparison that a longer run went on from).", lower_bound=0)
+_MIN_STEP = flags.DEFINE_integer(
+    "min_step", None, "Score only steps from this one on (e.g. the start of"
+    " the latest invocation).")
 _EVERY = flags.DEFINE_integer(
     "every", 1, "Score every Nth kept checkpoint (and always the last).",
     lower_bound=1)
@@ -106,6 +109,7 @@ def curve_row(workdir: pathlib.Path, step: int,
 
 def update_curve(workdir: str | pathlib.Path, output: str | pathlib.Path,
                  every: int = 1, max_step: int | None = None,
+                 min_step: int | None = None,
                  scenes: heldout_motion.HeldoutConfig = (
                      heldout_motion.HeldoutConfig())) -> list[dict]:
   """Appends the rows of the steps `output` does not have yet.
@@ -113,9 +117,10 @@ def update_curve(workdir: str | pathlib.Path, output: str | pathlib.Path,
   Args:
     workdir: the training workdir.
     output: the CSV.
-    every: score every Nth kept step (counted over all of them, scored or
-      not) and the last, where `output` has no row for it yet.
+    every: score every Nth kept step of the range (counted over all of
+      them, scored or not) and its last, where `output` has no row yet.
     max_step: score no step after this one (None: all).
+    min_step: score no step before this one (None: all).
     scenes: the held-out set.
 
   Returns:
@@ -124,9 +129,10 @@ def update_curve(workdir: str | pathlib.Path, output: str | pathlib.Path,
   workdir, output = pathlib.Path(workdir), pathlib.Path(output)
   done = {int(r["step"]) for r in read_rows(output)}
   kept = [s for s in kept_steps(workdir)
-          if max_step is None or s <= max_step]
-  # The grid is every Nth of all kept steps, scored or not, so that a later
-  # invocation adds the new steps' rows rather than filling old gaps.
+          if (max_step is None or s <= max_step)
+          and (min_step is None or s >= min_step)]
+  # A grid of every Nth kept step of the range, scored or not: it does not
+  # move as rows are added, and `min_step` starts one on a new invocation.
   steps = [s for i, s in enumerate(kept)
            if (i % every == 0 or i == len(kept) - 1) and s not in done]
   compute = ledger(workdir)
@@ -161,7 +167,8 @@ def main(argv: Sequence[str]) -> int:
   xla_cpu.use_tuned_flags()
   try:
     with contextlib.redirect_stdout(sys.stderr):
-      update_curve(workdir, output, _EVERY.value, _MAX_STEP.value)
+      update_curve(workdir, output, _EVERY.value, _MAX_STEP.value,
+                   _MIN_STEP.value)
   except (ValueError, FileNotFoundError) as e:
     print(f"curve: {errors.one_line(e)}", file=sys.stderr)
     return 1

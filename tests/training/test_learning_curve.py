@@ -55,6 +55,11 @@ def test_every_nth_step_is_a_grid_over_the_whole_run(tiny_run, tmp_path):
   grid = [s for i, s in enumerate(steps) if i % 2 == 0 or i == len(steps) - 1]
   assert [r["step"] for r in later] == grid[1:]
   assert steps[1] not in grid
+  # From a step on: only that part of the run, on its own grid.
+  tail = curve.update_curve(workdir, tmp_path / "tail.csv", every=2,
+                            min_step=steps[1], scenes=SCENES)
+  assert [r["step"] for r in tail] == [
+      s for i, s in enumerate(steps[1:]) if i % 2 == 0 or s == steps[-1]]
 
 
 def test_curve_of_a_folder_without_checkpoints_fails_in_one_line(tmp_path):

@@ -312,7 +312,8 @@ class _ReadCrops:
         pads.append(None)
       else:
         # The scene moves the whole frame: it needs context around the
-        # crop, the frame's own where there is some, its edge beyond.
+        # crop, the frame's own where there is some, its edge beyond. Flips
+        # and time reversal are left out: the path's direction is uniform.
         read, pad = _window(c, size, scene.margin)
         reads.append(read)
         pads.append(pad)

@@ -481,16 +481,23 @@ def _split_seeds(seed: int) -> tuple[int, int, int]:
   return tuple(int(s) for s in np.random.SeedSequence(seed).generate_state(3))
 
 
-def _shift_blur_draw(data_config: ml_collections.ConfigDict, seed: int,
-                     global_batch_size: int) -> _DrawShiftBlur | None:
-  """The shift-blur option of ``config.data``, checked; None when off."""
+def check_shift_blur(data_config: ml_collections.ConfigDict) -> None:
+  """Refuses shift-blur options (see the module docstring) out of range.
+
+  Every field is checked, also while the option is off, so that a bad value
+  fails when it is set, not when the share is raised later.
+
+  Args:
+    data_config: ``config.data``.
+
+  Raises:
+    ValueError: one line naming the field and what it takes.
+  """
   prob = _get(data_config, 'shift_blur_prob', 0.0)
   if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not (
       0.0 <= prob <= 1.0):
     raise ValueError(
         f'config.data.shift_blur_prob must be in [0, 1], got {prob!r}.')
-  if not prob:
-    return None
   motion = tuple(_get(data_config, 'shift_blur_motion', (1.0, 24.0)))
   if len(motion) != 2 or not 0.0 < motion[0] <= motion[1]:
     raise ValueError(
@@ -507,10 +514,22 @@ def _shift_blur_draw(data_config: ml_collections.ConfigDict, seed: int,
     raise ValueError(
         'config.data.shift_blur_from_step must be a step >= 0, got'
         f' {from_step!r}.')
+
+
+def _shift_blur_draw(data_config: ml_collections.ConfigDict, seed: int,
+                     global_batch_size: int) -> _DrawShiftBlur | None:
+  """The shift-blur option of ``config.data``, checked; None when off."""
+  check_shift_blur(data_config)
+  prob = _get(data_config, 'shift_blur_prob', 0.0)
+  if not prob:
+    return None
+  low, high = _get(data_config, 'shift_blur_motion', (1.0, 24.0))
   return _DrawShiftBlur(
-      prob=float(prob), motion=(float(motion[0]), float(motion[1])),
-      gamma_prob=float(gamma_prob),
-      first_position=int(from_step) * global_batch_size, seed=seed)
+      prob=float(prob), motion=(float(low), float(high)),
+      gamma_prob=float(_get(data_config, 'shift_blur_gamma_prob', 0.6)),
+      first_position=int(_get(data_config, 'shift_blur_from_step', 0))
+      * global_batch_size,
+      seed=seed)
 
 
 def train_dataset(

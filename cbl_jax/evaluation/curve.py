@@ -42,7 +42,7 @@ _MAX_STEP = flags.DEFINE_integer(
     "comparison that a longer run went on from).", lower_bound=0)
 _MIN_STEP = flags.DEFINE_integer(
     "min_step", None, "Score only steps from this one on (e.g. the start of"
-    " the latest invocation).")
+    " the latest invocation).", lower_bound=0)
 _EVERY = flags.DEFINE_integer(
     "every", 1, "Score every Nth kept checkpoint (and always the last).",
     lower_bound=1)

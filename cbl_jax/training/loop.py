@@ -235,6 +235,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   multihost.prepare_once(lambda: pipeline.get_builder(config.data),
                          lambda: pipeline.get_builder(config.data))
   pipeline.check_train_crop(config.data)
+  pipeline.check_shift_blur(config.data)
   workdir = _absolute(workdir)
 
   # --- Mesh, model and state layouts, steps: nothing allocated yet. ---

@@ -124,6 +124,12 @@ def test_the_mixed_stream_is_seeded_and_resumes_exactly(tiny_config):
      'config.data.shift_blur_gamma_prob must be in [0, 1], got 2.0.'),
     (dict(shift_blur_prob=0.5, shift_blur_from_step=-1),
      'config.data.shift_blur_from_step must be a step >= 0, got -1.'),
+    # Checked while the option is off too.
+    (dict(shift_blur_motion=(6.0, 2.0)),
+     'config.data.shift_blur_motion must be (low, high) pixels with'
+     ' 0 < low <= high, got (6.0, 2.0).'),
+    (dict(shift_blur_from_step=-3),
+     'config.data.shift_blur_from_step must be a step >= 0, got -3.'),
 ])
 def test_bad_shift_blur_options(tiny_data_dir, overrides, message):
   config = fake_data.data_config(data_dir=tiny_data_dir, **overrides)

@@ -119,6 +119,15 @@ def test_crop_larger_than_data_fails_before_anything_is_written(
   assert not (tmp_path / "run").exists()
 
 
+def test_bad_shift_blur_option_fails_before_anything_is_written(
+    tiny_config, tmp_path):
+  tiny_config.data.shift_blur_prob = 1.5
+  with pytest.raises(ValueError, match="shift_blur_prob") as info:
+    loop.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  assert "\n" not in str(info.value)
+  assert not (tmp_path / "run").exists()
+
+
 def test_damaged_latest_checkpoint_falls_back_to_previous(
     tiny_config, tiny_run, tmp_path, caplog):
   source, _ = tiny_run

@@ -266,7 +266,11 @@ def main(argv: Sequence[str]) -> None:
 
   data_config.shift_blur_prob = _SHIFT_BLUR_PROB.value
   start = time.perf_counter()
-  builder = pipeline.get_builder(data_config)
+  try:
+    pipeline.check_shift_blur(data_config)
+    builder = pipeline.get_builder(data_config)
+  except ValueError as error:  # A flag the data cannot take: one line.
+    raise _usage(str(error)) from None
   build_seconds = time.perf_counter() - start
 
   with _PeakRss() as memory:

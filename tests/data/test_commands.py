@@ -19,13 +19,17 @@ def _run(*args):
                         check=False)
 
 
-def test_benchmark_tiny(tmp_path):
+def _tiny_benchmark(tmp_path, *flags):
+  """Runs the pipeline benchmark on the tiny set: (its result, report)."""
   result = _run('benchmarks/input_pipeline.py', '--tiny',
                 f'--data_dir={tmp_path}', '--batch_size=2', '--crop_size=8',
-                '--worker_count=0', '--num_batches=3', '--repeats=2',
-                '--warmup=1')
+                '--num_batches=3', '--repeats=2', '--warmup=1', *flags)
   assert result.returncode == 0, result.stderr
-  report = json.loads(result.stdout.strip().splitlines()[-1])
+  return result, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_benchmark_tiny(tmp_path):
+  result, report = _tiny_benchmark(tmp_path, '--worker_count=0')
   assert report['dataset'] == 'synthetic_motion/tiny'
   assert report['batch_size'] == 2 and report['crop_size'] == 8
   assert report['batches_per_run'] == 3
@@ -35,14 +39,22 @@ def test_benchmark_tiny(tmp_path):
 
 
 def test_benchmark_times_shift_blur_scenes(tmp_path):
-  result = _run('benchmarks/input_pipeline.py', '--tiny',
-                f'--data_dir={tmp_path}', '--batch_size=2', '--crop_size=8',
-                '--num_batches=3', '--repeats=2', '--warmup=1',
-                '--shift_blur_prob=1.0')
-  assert result.returncode == 0, result.stderr
-  report = json.loads(result.stdout.strip().splitlines()[-1])
+  _, report = _tiny_benchmark(tmp_path, '--shift_blur_prob=1.0')
   assert report['shift_blur_prob'] == 1.0
   assert report['examples_per_second_median'] > 0
+
+
+def test_benchmark_refuses_bad_data_flags_in_one_line(tmp_path):
+  for flag, message in (
+      ('--shift_blur_prob=2', 'config.data.shift_blur_prob must be in'
+       ' [0, 1], got 2.0.'),
+      ('--builder_config=huge', "config.data.builder_config='huge' is not a"
+       ' config of synthetic_motion')):
+    result = _run('benchmarks/input_pipeline.py', f'--data_dir={tmp_path}',
+                  flag)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert 'Traceback' not in result.stderr
 
 
 def test_benchmark_gopro_mode(tmp_path):

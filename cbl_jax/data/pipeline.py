@@ -274,7 +274,8 @@ def _window(crop: dict[str, Any], size: int, margin: int
   """The crop grown by `margin` a side, inside the frame, and the padding.
 
   Returns:
-    (what to read, np.pad widths of the rows and columns outside the frame).
+    (what to read, np.pad widths of the (image,) rows, columns and
+    channels outside the frame).
   """
   height, width = crop['frames_size']
   top, left = crop['top'] - margin, crop['left'] - margin
@@ -324,10 +325,11 @@ class _ReadCrops:
         # Images 1..T in time order, or T..1 reversed.
         sharp.append(images[:0:-1] if c['reverse'] else images[1:])
         continue
-      window = np.pad(images, pad, mode='edge')
-      # The middle of the T sharp images (index 0 is the blurry one).
-      middle = window[1 + (window.shape[0] - 1) // 2]
-      scene_blurry, scene_sharp = shift_blur.render(middle, c['shift_blur'])
+      # The middle of the T sharp images (index 0 is the blurry one), the
+      # only one the scene uses: padded alone.
+      middle = images[1 + (images.shape[0] - 1) // 2]
+      window = np.pad(middle, pad[1:], mode='edge')
+      scene_blurry, scene_sharp = shift_blur.render(window, c['shift_blur'])
       blurry.append(scene_blurry)
       sharp.append(scene_sharp)
     return {'blurry': np.stack(blurry), 'sharp': np.stack(sharp)}
